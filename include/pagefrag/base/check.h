@@ -1,0 +1,50 @@
+// pagefrag/base/check.h: invariant checks that abort with file and line.
+//
+// PAGEFRAG_CHECK(cond, fmt, args...) is always on: a broken invariant (never
+// bad input; that is reported as a Status or a counter) prints where and why,
+// then aborts. PAGEFRAG_DCHECK is the same in debug builds and compiles to
+// nothing (its arguments unevaluated) when NDEBUG is defined.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "pagefrag/base/compiler.h"
+
+namespace pagefrag::internal {
+
+// Out of line and cold: the fast path pays one predicted branch.
+[[noreturn]] PAGEFRAG_COLD PAGEFRAG_NOINLINE inline void check_failed(
+    const char* file, int line, const char* condition, const std::string& detail) {
+  std::fputs(fmt::format("{}:{}: PAGEFRAG_CHECK({}) failed{}{}\n", file, line, condition,
+                         detail.empty() ? "" : ": ", detail)
+                 .c_str(),
+             stderr);
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace pagefrag::internal
+
+#define PAGEFRAG_CHECK(cond, ...)                                                     \
+  do {                                                                                \
+    if (PAGEFRAG_UNLIKELY(!(cond))) {                                                 \
+      ::pagefrag::internal::check_failed(__FILE__, __LINE__, #cond,                   \
+                                         ::fmt::format("" __VA_OPT__(, ) __VA_ARGS__)); \
+    }                                                                                 \
+  } while (false)
+
+#ifdef NDEBUG
+#define PAGEFRAG_DCHECK(cond, ...) \
+  do {                             \
+    if (false && (cond)) {         \
+    }                              \
+  } while (false)
+#define PAGEFRAG_DEBUG_BUILD 0
+#else
+#define PAGEFRAG_DCHECK(cond, ...) PAGEFRAG_CHECK(cond __VA_OPT__(, ) __VA_ARGS__)
+#define PAGEFRAG_DEBUG_BUILD 1
+#endif

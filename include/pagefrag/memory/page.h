@@ -1,0 +1,34 @@
+// pagefrag/memory/page.h: the metadata of one provider page.
+//
+// Like the kernel's struct page, a Page describes one block of memory of
+// page_size << order bytes and is found in O(1) from any address inside the
+// block (MemoryProvider::page_of). The memory layer owns `va` and `order`;
+// the fields under "pool layer" belong to whichever PagePool holds the page
+// and mean nothing while the page sits in its provider.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "pagefrag/base/compiler.h"
+#include "pagefrag/base/iova.h"
+
+namespace pagefrag {
+
+struct alignas(kCacheLineSize) Page {
+  // --- memory layer: set by the provider, constant while allocated ---
+  std::byte* va = nullptr;  // first byte of the block
+  std::uint32_t order = 0;  // the block is page_size << order bytes
+
+  // --- pool layer: meaningful only while a pool holds the page ---
+  void* pool = nullptr;  // the owning pool (the kernel's page->pp)
+  Iova dma{};            // device address of va while mapped
+  // Shared reference count (the kernel's pp_ref_count): any thread may
+  // decrement it; see frag/ for the bias scheme.
+  std::atomic<std::int64_t> ref{0};
+  // Owner-thread-only count (biased reference counting in frag/): plain.
+  std::int64_t owner_ref = 0;
+};
+
+}  // namespace pagefrag
