@@ -11,3 +11,8 @@
 #include "pagefrag/memory/page.h"
 #include "pagefrag/memory/provider.h"
 #include "pagefrag/version.h"
+
+#include "pagefrag/pool/page_pool.h"
+#include "pagefrag/pool/page_pool_params.h"
+#include "pagefrag/pool/pool_stats.h"
+#include "pagefrag/pool/stuck_pools.h"
