@@ -1,15 +1,21 @@
 // pagefrag/pagefrag.h: the whole public library in one include.
 #pragma once
 
-#include "pagefrag/version.h"
-
 #include "pagefrag/base/bits.h"
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/compiler.h"
 #include "pagefrag/base/iova.h"
-
-#include "pagefrag/memory/page.h"
-#include "pagefrag/memory/provider.h"
-
 #include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/dma/no_dma.h"
+#include "pagefrag/memory/heap_provider.h"
+#include "pagefrag/memory/page.h"
+#include "pagefrag/memory/provider.h"
+#include "pagefrag/rxbuf/full_page_policy.h"
+#include "pagefrag/rxbuf/kernel_policy.h"
+#include "pagefrag/rxbuf/kind_policies.h"
+#include "pagefrag/rxbuf/min_waste_policy.h"
+#include "pagefrag/rxbuf/platform.h"
+#include "pagefrag/rxbuf/rxbuf.h"
+#include "pagefrag/rxbuf/rxbuf_cfg.h"
+#include "pagefrag/rxbuf/rxbuf_policy.h"
+#include "pagefrag/version.h"

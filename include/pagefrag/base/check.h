@@ -6,19 +6,20 @@
 // nothing (its arguments unevaluated) when NDEBUG is defined.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "pagefrag/base/compiler.h"
 
 namespace pagefrag::internal {
 
 // Out of line and cold: the fast path pays one predicted branch.
-[[noreturn]] PAGEFRAG_COLD PAGEFRAG_NOINLINE inline void check_failed(
-    const char* file, int line, const char* condition, const std::string& detail) {
+[[noreturn]] PAGEFRAG_COLD PAGEFRAG_NOINLINE inline void check_failed(const char* file, int line,
+                                                                      const char* condition,
+                                                                      const std::string& detail) {
   std::fputs(fmt::format("{}:{}: PAGEFRAG_CHECK({}) failed{}{}\n", file, line, condition,
                          detail.empty() ? "" : ": ", detail)
                  .c_str(),
@@ -29,12 +30,12 @@ namespace pagefrag::internal {
 
 }  // namespace pagefrag::internal
 
-#define PAGEFRAG_CHECK(cond, ...)                                                     \
-  do {                                                                                \
-    if (PAGEFRAG_UNLIKELY(!(cond))) {                                                 \
-      ::pagefrag::internal::check_failed(__FILE__, __LINE__, #cond,                   \
+#define PAGEFRAG_CHECK(cond, ...)                                                       \
+  do {                                                                                  \
+    if (PAGEFRAG_UNLIKELY(!(cond))) {                                                   \
+      ::pagefrag::internal::check_failed(__FILE__, __LINE__, #cond,                     \
                                          ::fmt::format("" __VA_OPT__(, ) __VA_ARGS__)); \
-    }                                                                                 \
+    }                                                                                   \
   } while (false)
 
 #ifdef NDEBUG

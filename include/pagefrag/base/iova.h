@@ -6,10 +6,10 @@
 // the device needed its address" a compile error.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <compare>
 #include <cstdint>
-
-#include <fmt/format.h>
 
 namespace pagefrag {
 

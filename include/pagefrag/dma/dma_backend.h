@@ -13,14 +13,14 @@
 // the kernel's dma_sync_single_range_for_{cpu,device}.
 #pragma once
 
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 #include "pagefrag/base/iova.h"
 

@@ -33,8 +33,8 @@
 namespace pagefrag {
 
 template <class P>
-concept MemoryProvider = requires(P& p, const P& cp, Page** pages, std::size_t n,
-                                  unsigned order, const void* addr) {
+concept MemoryProvider = requires(P& p, const P& cp, Page** pages, std::size_t n, unsigned order,
+                                  const void* addr) {
   { cp.page_size() } -> std::same_as<std::size_t>;
   { cp.max_order() } -> std::same_as<unsigned>;
   { p.alloc_bulk(order, pages, n) } -> std::same_as<std::size_t>;
