@@ -57,6 +57,7 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 # Deterministic SVGs: the same run regenerates the same files.
 plt.rcParams["svg.hashsalt"] = "pagefrag"
@@ -125,6 +126,7 @@ def plot_buffers_per_page(plans, out_dir: Path) -> str:
     ax.set_xlabel("MTU (bytes)")
     ax.set_ylabel("RX buffers per page (kernel policy)")
     ax.set_yscale("log", base=2)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.axvline(1500, color="grey", linestyle=":", linewidth=1)
     ax.set_title("Buffers carved from one page (frag_count), from rxbuf_plan")
     ax.grid(True, which="both", alpha=0.3)
@@ -147,6 +149,7 @@ def plot_queue_memory(plans, out_dir: Path) -> str:
     ax.set_xlabel("MTU (bytes)")
     ax.set_ylabel("pool memory per 1024-entry RX queue (MiB)")
     ax.set_yscale("log", base=2)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_title("Memory per RX queue, from rxbuf_plan")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=3)
@@ -173,72 +176,81 @@ def plot_allocator(results: dict, out_dir: Path) -> str:
     return save(fig, out_dir, "allocator_vs_dpdk")
 
 
-def rx_points(results: dict) -> dict[str, dict]:
-    """RX samples ("rx:<metric>") by metric name, with median and spread."""
-    out = {}
+def rx_points(results: dict) -> list[dict]:
+    """RX samples "rx:<metric>/<mode>/page:P/size:S/queues:Q/qsize:N" as dicts
+    with the fields parsed, the median and the spread."""
+    out = []
     for key, values in results["samples"].items():
-        if key.startswith("rx:"):
-            out[key[3:]] = {"median": statistics.median(values), "min": min(values),
-                            "max": max(values)}
+        if not key.startswith("rx:"):
+            continue
+        metric, mode, *fields = key[3:].split("/")
+        point = {"metric": metric, "mode": mode, "median": statistics.median(values),
+                 "min": min(values), "max": max(values), "key": key}
+        point.update({k: v for k, v in (f.split(":", 1) for f in fields)})
+        out.append(point)
     return out
 
 
-def plot_rx_throughput(rx: dict, out_dir: Path) -> str | None:
+def select(rx: list[dict], **fields) -> list[dict]:
+    return [p for p in rx if all(p.get(k) == v for k, v in fields.items())]
+
+
+def plot_rx_throughput(rx: list[dict], out_dir: Path) -> str | None:
     """Grouped bars of packets/s, fragments vs full pages, per page size and
-    packet size, from metrics named rx:pps/<mode>/page:<P>/size:<S>/queues:1."""
-    points = {k: v for k, v in rx.items() if k.startswith("pps/") and k.endswith("/queues:1")}
+    packet size, one 1024-entry queue."""
+    points = select(rx, metric="pps", queues="1", qsize="1024")
     if not points:
         return None
-    groups = sorted({tuple(k.split("/")[2:4]) for k in points},
-                    key=lambda g: (int(g[0].split(":")[1]), g[1]))
+    groups = sorted({(int(p["page"]), p["size"]) for p in points},
+                    key=lambda g: (g[0], g[1] == "imix", int(g[1]) if g[1].isdigit() else 0))
     fig, ax = plt.subplots(figsize=(10, 4))
     width = 0.4
     for i, mode in enumerate(["frag", "fullpage"]):
         xs, ys, err = [], [], [[], []]
         for gi, (page, size) in enumerate(groups):
-            p = points.get(f"pps/{mode}/{page}/{size}/queues:1")
-            if p is None:
+            found = select(points, mode=mode, page=str(page), size=size)
+            if not found:
                 continue
+            p = found[0]
             xs.append(gi + (i - 0.5) * width)
             ys.append(p["median"] / 1e6)
             err[0].append((p["median"] - p["min"]) / 1e6)
             err[1].append((p["max"] - p["median"]) / 1e6)
         ax.bar(xs, ys, width, yerr=err, capsize=2,
-               label="fragments" if mode == "frag" else "full page")
-    ax.set_xticks(range(len(groups)),
-                  [f"{int(p.split(':')[1]) // 1024}K\n{s.split(':')[1]}" for p, s in groups],
-                  fontsize=7)
-    ax.set_xlabel("page size / packet size")
+               label="fragments (kernel policy)" if mode == "frag" else "full page")
+    ax.set_xticks(range(len(groups)), [f"{p // 1024}K\n{s}" for p, s in groups], fontsize=7)
+    ax.set_xlabel("page size / packet size (bytes or IMIX)")
     ax.set_ylabel("Mpps, one queue (median; bars min..max)")
-    ax.set_title("Simulated RX throughput: fragments vs full pages (MTU 1500)")
+    ax.set_title("Simulated RX throughput: fragments vs full pages (MTU 1500, MockDma strict)")
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend()
     return save(fig, out_dir, "rx_throughput")
 
 
-def plot_rx_scaling(rx: dict, out_dir: Path) -> str | None:
-    """Packets/s against the number of queues (one thread each), from metrics
-    named rx:pps/<mode>/page:65536/size:1500/queues:<N>."""
-    series: dict[str, list[tuple[int, dict]]] = {}
-    for key, p in rx.items():
-        parts = key.split("/")
-        if len(parts) == 5 and parts[0] == "pps" and parts[3] == "size:1500":
-            series.setdefault(f"{parts[1]}, {parts[2]}", []).append(
-                (int(parts[4].split(":")[1]), p))
-    series = {k: sorted(v, key=lambda t: t[0]) for k, v in series.items() if len(v) > 1}
-    if not series:
+def plot_rx_scaling(rx: list[dict], out_dir: Path) -> str | None:
+    """Packets/s against queues (one thread each) and against queue size, 64
+    KiB pages, 1500-byte packets."""
+    base = select(rx, metric="pps", page="65536", size="1500")
+    if not base:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, pts in sorted(series.items()):
-        ax.errorbar([q for q, _ in pts], [p["median"] / 1e6 for _, p in pts],
-                    yerr=[[(p["median"] - p["min"]) / 1e6 for _, p in pts],
-                          [(p["max"] - p["median"]) / 1e6 for _, p in pts]],
-                    marker="o", capsize=2, label=name)
-    ax.set_xlabel("RX queues (one polling thread each; the machine has 2 CPUs)")
-    ax.set_ylabel("Mpps, all queues (median)")
-    ax.set_title("Scaling with queues, 1500-byte packets")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, field, fixed, label in ((left, "queues", {"qsize": "1024"}, "RX queues"),
+                                      (right, "qsize", {"queues": "1"}, "RX queue entries")):
+        for mode in ("frag", "fullpage"):
+            pts = sorted(select(base, mode=mode, **fixed), key=lambda p: int(p[field]))
+            if not pts:
+                continue
+            axis.errorbar([int(p[field]) for p in pts], [p["median"] / 1e6 for p in pts],
+                          yerr=[[(p["median"] - p["min"]) / 1e6 for p in pts],
+                                [(p["max"] - p["median"]) / 1e6 for p in pts]],
+                          marker="o", capsize=2, label=mode)
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel(label)
+        axis.set_ylabel("Mpps, all queues (median)")
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=7)
+    left.set_title("Queues (one thread each; 2 CPUs)")
+    right.set_title("Queue size, one queue")
     return save(fig, out_dir, "rx_scaling")
 
 
