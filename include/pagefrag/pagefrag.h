@@ -7,6 +7,7 @@
 #include "pagefrag/base/iova.h"
 #include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/dma/no_dma.h"
+#include "pagefrag/frag/fragment_allocator.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/memory/page.h"
 #include "pagefrag/memory/provider.h"
