@@ -32,14 +32,17 @@ using Frags = FragmentAllocator<Pool>;
 class FragQueue {
  public:
   void push(const Frag& frag) {
-    std::lock_guard<std::mutex> lock(mu_);
+    // Bounded, so the owner never outruns the freeing threads by more than
+    // the provider holds.
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return frags_.size() < 256; });
     frags_.push_back(frag);
-    cv_.notify_one();
+    cv_.notify_all();
   }
   void close() {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
-    cv_.notify_one();
+    cv_.notify_all();
   }
   std::optional<Frag> pop() {
     std::unique_lock<std::mutex> lock(mu_);
@@ -47,6 +50,7 @@ class FragQueue {
     if (frags_.empty()) return std::nullopt;
     Frag f = frags_.front();
     frags_.pop_front();
+    cv_.notify_all();
     return f;
   }
 

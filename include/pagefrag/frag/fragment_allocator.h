@@ -274,15 +274,17 @@ class FragmentAllocator {
     return page->owner_ref == kFragBias - page->ref.load(std::memory_order_acquire);
   }
 
-  // Adds a retired page to the watch set; when it is full, first checks one
-  // page at the cursor and merges it if it is not done.
+  // Adds a retired page to the watch set. First looks at one watched page
+  // (round robin): recycles it if its last free was remote, or merges it if
+  // the set is full. So pages finished by remote frees come back at the rate
+  // pages retire, and the set never blocks.
   void watch(Page* page) {
-    if (watched_ == watch_.size()) {
+    if (watched_ != 0) {
       Page* victim = watch_[cursor_++ % watched_];
       if (is_done(victim)) {
         unwatch(victim);
         recycle_done(victim);
-      } else {
+      } else if (watched_ == watch_.size()) {
         ++stats_.pages_evicted;
         evict(victim);
       }
