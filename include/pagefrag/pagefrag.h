@@ -11,3 +11,9 @@
 #include "pagefrag/memory/page.h"
 #include "pagefrag/memory/provider.h"
 #include "pagefrag/version.h"
+
+#include "pagefrag/mana/device.h"
+#include "pagefrag/mana/fault.h"
+#include "pagefrag/mana/gdma.h"
+#include "pagefrag/mana/stats.h"
+#include "pagefrag/mana/xdp.h"
