@@ -68,8 +68,9 @@ class UmemDma {
 
  private:
   bool inside(const std::byte* p, std::size_t len) const {
-    return p >= umem_.data() && len <= umem_.size() &&
-           static_cast<std::size_t>(p - umem_.data()) <= umem_.size() - len;
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    const auto base = reinterpret_cast<std::uintptr_t>(umem_.data());
+    return a >= base && len <= umem_.size() && a - base <= umem_.size() - len;
   }
 
   std::span<std::byte> umem_;
