@@ -47,16 +47,27 @@ from typing import Callable, Optional
 
 
 @dataclasses.dataclass
+class Invocation:
+    """One run of a suite's binary: its flags, and the label appended to the
+    names of the metrics it yields ("" for none)."""
+
+    args: list[str]
+    label: str = ""
+
+
+@dataclasses.dataclass
 class Suite:
     """One benchmark binary. `binary` is its path inside the runfiles tree;
-    a suite whose binary is absent (not built yet) is reported as missing."""
+    a suite whose binary is absent (not built yet) is reported as missing.
+    Each round runs every invocation of every suite once."""
 
     name: str
     binary: str
-    full_args: list[str]
-    quick_args: list[str]
-    # The flag that names the file the binary writes its results to.
-    out_flag: str
+    full: list[Invocation]
+    quick: list[Invocation]
+    # Flags naming the file the binary writes its results to ("{}" = path),
+    # or [] when the results are the last line of stdout.
+    out_flags: list[str]
     # Parses one run's output file (and stdout) into {metric name: value}.
     parse: Callable[[Path, str], dict[str, float]]
     missing_reason: str = "binary not built"
@@ -86,28 +97,75 @@ def parse_gbench(out_file: Path, _stdout: str) -> dict[str, float]:
 
 
 def gbench_suite(name: str, binary: str, quick_filter: str, min_time: float,
-                 quick_min_time: float = 0.01) -> Suite:
+                 quick_min_time: float = 0.01, missing_reason: str = "binary not built") -> Suite:
     common = ["--benchmark_format=console", "--benchmark_out_format=json"]
     return Suite(
         name=name,
         binary=binary,
-        full_args=common + [f"--benchmark_min_time={min_time}"],
-        quick_args=common + [f"--benchmark_min_time={quick_min_time}",
-                             f"--benchmark_filter={quick_filter}"],
-        out_flag="--benchmark_out={}",
+        full=[Invocation(common + [f"--benchmark_min_time={min_time}"])],
+        quick=[Invocation(common + [f"--benchmark_min_time={quick_min_time}",
+                                    f"--benchmark_filter={quick_filter}"])],
+        out_flags=["--benchmark_out={}"],
         parse=parse_gbench,
+        missing_reason=missing_reason,
     )
+
+
+def parse_rx(_out_file: Path, stdout: str) -> dict[str, float]:
+    """The MANA example's --json line -> packets/s and the measured
+    high-water bytes of one queue's pool."""
+    line = json.loads(stdout.strip().splitlines()[-1])
+    return {"pps": float(line["mpps"]) * 1e6, "queue_bytes": float(line["queue_bytes"])}
+
+
+# RX runs: page size x packet size at one queue, both modes; then queues and
+# queue size on 64 KiB pages with 1500-byte packets. MTU 1500 throughout.
+RX_PAGES = [4096, 16384, 65536]
+RX_SIZES = ["64", "512", "1500", "imix"]
+RX_MODES = {"frag": "kernel", "fullpage": "full-page"}
+
+
+def rx_invocation(mode: str, page: int, size: str, queues: int, qsize: int,
+                  packets: int) -> Invocation:
+    return Invocation(
+        [f"--page-size={page}", "--mtu=1500", f"--packet-size={size}", f"--queues={queues}",
+         f"--queue-size={qsize}", f"--policy={RX_MODES[mode]}", "--dma=strict",
+         f"--packets={packets}", "--seed=1", "--json"],
+        label=f"{mode}/page:{page}/size:{size}/queues:{queues}/qsize:{qsize}")
+
+
+def rx_suite(packets: int, quick_packets: int) -> Suite:
+    full, quick = [], []
+    for mode in RX_MODES:
+        for page in RX_PAGES:
+            for size in RX_SIZES:
+                full.append(rx_invocation(mode, page, size, 1, 1024, packets))
+        for queues in (2, 4):
+            full.append(rx_invocation(mode, 65536, "1500", queues, 1024, packets * queues))
+        for qsize in (256, 4096):
+            full.append(rx_invocation(mode, 65536, "1500", 1, qsize, packets))
+        for page in (4096, 65536):
+            quick.append(rx_invocation(mode, page, "1500", 1, 1024, quick_packets))
+    return Suite(name="rx", binary="examples/mana_driver", full=full, quick=quick,
+                 out_flags=[], parse=parse_rx,
+                 missing_reason="the MANA reference driver (//examples:mana_driver) is not "
+                                "on main")
 
 
 # The benchmarks each ratio needs; --quick runs only these.
 DPDK_GET_PUT = "BM_DpdkMempoolGetPut/stride:1856/live:1024"
 DPDK_HANDOFF = "BM_DpdkRingHandoff32/stride:1856/real_time"
+RX_HEADLINE = "page:{page}/size:1500/queues:1/qsize:1024"
 
 SUITES: list[Suite] = [
+    gbench_suite("pagefrag", "bench/allocator_bench", quick_filter=".", min_time=0.2,
+                 missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) "
+                                "are not on main"),
     gbench_suite("dpdk", "bench/dpdk_baseline",
                  quick_filter="BM_DpdkMempoolGetPut/stride:1856/live:1024|"
                               "BM_DpdkRingHandoff32/stride:1856",
                  min_time=0.2),
+    rx_suite(packets=300_000, quick_packets=20_000),
 ]
 
 # --------------------------------------------------------------------------
@@ -140,19 +198,22 @@ RATIOS: list[Ratio] = [
           "fragments allocated on one thread, freed on another (batches of 32) vs "
           "rte_mempool_get_bulk -> rte_ring -> put_bulk on two lcores",
           missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) are not on main"),
-    Ratio("rx_speedup_frag_vs_fullpage_64k", None, None, ">= 2.0",
-          "RX packets/s, fragments vs full pages, 64 KiB pages, MTU 1500", speedup=True,
-          missing_reason="the MANA reference driver (//examples:mana_driver) is not on main"),
-    Ratio("rx_speedup_frag_vs_fullpage_4k", None, None, ">= 1.0",
-          "RX packets/s, fragments vs full pages, 4 KiB pages, MTU 1500", speedup=True,
-          missing_reason="the MANA reference driver (//examples:mana_driver) is not on main"),
+    Ratio("rx_speedup_frag_vs_fullpage_64k",
+          "rx:pps/frag/" + RX_HEADLINE.format(page=65536),
+          "rx:pps/fullpage/" + RX_HEADLINE.format(page=65536), ">= 2.0",
+          "RX packets/s of the MANA reference driver, fragments vs full pages, 64 KiB "
+          "pages, MTU 1500, 1500-byte packets, one 1024-entry queue", speedup=True),
+    Ratio("rx_speedup_frag_vs_fullpage_4k",
+          "rx:pps/frag/" + RX_HEADLINE.format(page=4096),
+          "rx:pps/fullpage/" + RX_HEADLINE.format(page=4096), ">= 1.0",
+          "the same on 4 KiB pages", speedup=True),
 ]
 
 # Measured values (not ratios) in the JSON line: key -> ("suite:metric", target).
 VALUES: dict[str, tuple[Optional[str], str, str]] = {
     "queue_bytes_frag_64k": (
-        None, "<= 2097152",
-        "the MANA reference driver (//examples:mana_driver) is not on main"),
+        "rx:queue_bytes/frag/" + RX_HEADLINE.format(page=65536), "<= 2097152",
+        "measured high-water bytes of one 1024-entry queue's pool, 64 KiB pages, MTU 1500"),
 }
 
 # --------------------------------------------------------------------------
@@ -169,18 +230,18 @@ def runfiles_root() -> Path:
     return here / "bazel-bin"
 
 
-def run_suite(suite: Suite, root: Path, quick: bool) -> dict[str, float]:
+def run_invocation(suite: Suite, inv: Invocation, root: Path) -> dict[str, float]:
     binary = root / suite.binary
-    args = suite.quick_args if quick else suite.full_args
     with tempfile.TemporaryDirectory(prefix="pagefrag-compare-") as tmp:
         out_file = Path(tmp) / "out.json"
-        cmd = [str(binary), *args, suite.out_flag.format(out_file)]
+        cmd = [str(binary), *inv.args, *(f.format(out_file) for f in suite.out_flags)]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, timeout=1800, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"{suite.name}: {' '.join(cmd)} exited {proc.returncode}:\n"
                                f"{proc.stderr[-2000:]}")
-        return suite.parse(out_file, proc.stdout)
+        metrics = suite.parse(out_file, proc.stdout)
+        return {f"{m}/{inv.label}" if inv.label else m: v for m, v in metrics.items()}
 
 
 def collect(suites: list[Suite], root: Path, rounds: int, quick: bool,
@@ -200,8 +261,9 @@ def collect(suites: list[Suite], root: Path, rounds: int, quick: bool,
         # turbo state, a neighbour's build starting).
         for suite in (present if r % 2 == 0 else reversed(present)):
             start = time.monotonic()
-            for metric, value in run_suite(suite, root, quick).items():
-                samples.setdefault(f"{suite.name}:{metric}", []).append(value)
+            for inv in (suite.quick if quick else suite.full):
+                for metric, value in run_invocation(suite, inv, root).items():
+                    samples.setdefault(f"{suite.name}:{metric}", []).append(value)
             log(f"round {r + 1}/{rounds}: {suite.name} took {time.monotonic() - start:.1f} s")
     return samples, missing
 
@@ -221,7 +283,13 @@ def meets(value: float, target: str) -> bool:
     return value <= float(bound) if op == "<=" else value >= float(bound)
 
 
-def compute_ratio(spec: Ratio, samples: dict[str, list[float]]) -> dict:
+def why_missing(metric: str, missing: dict[str, str]) -> str:
+    suite = metric.split(":", 1)[0]
+    return missing.get(suite, f"{metric} was not measured in this run")
+
+
+def compute_ratio(spec: Ratio, samples: dict[str, list[float]],
+                  missing: dict[str, str]) -> dict:
     result = {"what": spec.what, "target": spec.target, "ours": spec.ours,
               "baseline": spec.baseline, "value": None}
     if spec.ours is None or spec.baseline is None:
@@ -229,7 +297,7 @@ def compute_ratio(spec: Ratio, samples: dict[str, list[float]]) -> dict:
         return result
     for side in (spec.ours, spec.baseline):
         if side not in samples:
-            result["why_null"] = f"{side} was not measured in this run"
+            result["why_null"] = why_missing(side, missing)
             return result
     ours, base = samples[spec.ours], samples[spec.baseline]
     # Per-object times: ours/base. Rates: ours/base too (a speedup).
@@ -240,15 +308,15 @@ def compute_ratio(spec: Ratio, samples: dict[str, list[float]]) -> dict:
     return result
 
 
-def compute_value(key: str, samples: dict[str, list[float]]) -> dict:
-    metric, target, reason = VALUES[key]
+def compute_value(key: str, samples: dict[str, list[float]], missing: dict[str, str]) -> dict:
+    metric, target, what = VALUES[key]
     if metric is None or metric not in samples:
-        return {"target": target, "value": None,
-                "why_null": reason if metric is None else f"{metric} was not measured"}
+        return {"target": target, "value": None, "what": what, "metric": metric,
+                "why_null": why_missing(metric or "?", missing)}
     vals = samples[metric]
     median = statistics.median(vals)
     return {"target": target, "value": median, "per_round": vals, "metric": metric,
-            "met": meets(median, target)}
+            "what": what, "met": meets(median, target)}
 
 
 def machine_info() -> dict:
@@ -320,14 +388,15 @@ def main(argv: list[str]) -> int:
     root = runfiles_root()
     started = time.time()
     samples, missing = collect(SUITES, root, args.rounds, args.quick, log)
-    ratios = {spec.key: compute_ratio(spec, samples) for spec in RATIOS}
-    values = {key: compute_value(key, samples) for key in VALUES}
+    ratios = {spec.key: compute_ratio(spec, samples, missing) for spec in RATIOS}
+    values = {key: compute_value(key, samples, missing) for key in VALUES}
     print_table(samples, ratios, values, missing)
     if args.out:
         doc = {"machine": machine_info(),
                "method": {"rounds": args.rounds, "quick": args.quick,
                           "seconds": round(time.time() - started, 1),
-                          "suites": {s.name: s.quick_args if args.quick else s.full_args
+                          "suites": {s.name: [i.args for i in (s.quick if args.quick
+                                                                else s.full)]
                                      for s in SUITES},
                           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))},
                "samples": samples, "missing": missing, "ratios": ratios, "values": values}

@@ -46,7 +46,7 @@ class RatioTest(unittest.TestCase):
 
     def test_median_of_per_round_ratios(self):
         samples = {"s:ours": [1.0, 2.0, 9.0], "s:base": [4.0, 4.0, 10.0]}
-        r = compare.compute_ratio(self.spec(), samples)
+        r = compare.compute_ratio(self.spec(), samples, {})
         # Per round: 0.25, 0.5, 0.9 -> median 0.5; met at <= 0.5.
         self.assertEqual(r["per_round"], [0.25, 0.5, 0.9])
         self.assertEqual(r["value"], 0.5)
@@ -55,16 +55,26 @@ class RatioTest(unittest.TestCase):
 
     def test_missed_target(self):
         r = compare.compute_ratio(self.spec(target=">= 2.0"),
-                                  {"s:ours": [3.0], "s:base": [2.0]})
+                                  {"s:ours": [3.0], "s:base": [2.0]}, {})
         self.assertEqual(r["value"], 1.5)
         self.assertFalse(r["met"])
 
     def test_null_with_reason_when_a_side_is_missing(self):
-        self.assertEqual(compare.compute_ratio(self.spec(ours=None), {})["why_null"],
+        self.assertEqual(compare.compute_ratio(self.spec(ours=None), {}, {})["why_null"],
                          "not built")
-        r = compare.compute_ratio(self.spec(), {"s:ours": [1.0]})
+        r = compare.compute_ratio(self.spec(), {"s:ours": [1.0]}, {})
         self.assertIsNone(r["value"])
         self.assertIn("s:base", r["why_null"])
+        # A side whose whole suite is missing gives the suite's reason.
+        r = compare.compute_ratio(self.spec(), {}, {"s": "binary not built"})
+        self.assertEqual(r["why_null"], "binary not built")
+
+
+class ParseRxTest(unittest.TestCase):
+    def test_last_line_mpps_and_queue_bytes(self):
+        stdout = "table line\n" + json.dumps({"mpps": 1.25, "queue_bytes": 1966080}) + "\n"
+        got = compare.parse_rx(Path("/nonexistent"), stdout)
+        self.assertEqual(got, {"pps": 1250000.0, "queue_bytes": 1966080.0})
 
 
 if __name__ == "__main__":

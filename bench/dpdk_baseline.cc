@@ -18,9 +18,11 @@
 // cache. The hand-off's consumer runs on lcore 1 via rte_eal_remote_launch.
 // Only this binary links DPDK: pagefrag's library code never does.
 
-// rte_config.h first: what pkg-config's `-include rte_config.h` does.
+// <rte_config.h> stands in for pkg-config's `-include rte_config.h`; it sorts
+// before the other DPDK headers, so they all see it.
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <rte_config.h>
-// clang-format off: DPDK headers after rte_config.h.
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_launch.h>
@@ -28,10 +30,6 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
-// clang-format on
-
-#include <benchmark/benchmark.h>
-#include <fmt/format.h>
 
 #include <array>
 #include <atomic>
@@ -49,7 +47,7 @@ namespace {
 // Constants and helpers
 // ---------------------------------------------------------------------------
 
-constexpr unsigned kCacheSize = 256;  // per-lcore mempool cache (the target's)
+constexpr unsigned kCacheSize = 256;     // per-lcore mempool cache (the target's)
 constexpr unsigned kPoolObjects = 8191;  // 2^n - 1: what the ring backend sizes best
 constexpr unsigned kBatch = 32;
 constexpr unsigned kHandoffRingSize = 1024;
@@ -72,16 +70,14 @@ std::string unique_name(const char* prefix) {
 class ScopedMempool {
  public:
   ScopedMempool(benchmark::State& state, unsigned elt_size)
-      : mp_(rte_mempool_create(unique_name("pf_mp").c_str(), kPoolObjects, elt_size,
-                               kCacheSize, 0, nullptr, nullptr, nullptr, nullptr,
-                               SOCKET_ID_ANY, 0)) {
+      : mp_(rte_mempool_create(unique_name("pf_mp").c_str(), kPoolObjects, elt_size, kCacheSize, 0,
+                               nullptr, nullptr, nullptr, nullptr, SOCKET_ID_ANY, 0)) {
     if (mp_ == nullptr) {
-      state.SkipWithError(
-          fmt::format("rte_mempool_create: {}", rte_strerror(rte_errno)).c_str());
+      state.SkipWithError(fmt::format("rte_mempool_create: {}", rte_strerror(rte_errno)).c_str());
       return;
     }
-    state.counters["obj_stride"] = static_cast<double>(
-        mp_->header_size + mp_->elt_size + mp_->trailer_size);
+    state.counters["obj_stride"] =
+        static_cast<double>(mp_->header_size + mp_->elt_size + mp_->trailer_size);
   }
   ~ScopedMempool() { rte_mempool_free(mp_); }
   ScopedMempool(const ScopedMempool&) = delete;
@@ -96,9 +92,8 @@ class ScopedMempool {
 class ScopedPktmbufPool {
  public:
   explicit ScopedPktmbufPool(benchmark::State& state)
-      : mp_(rte_pktmbuf_pool_create(unique_name("pf_mbuf").c_str(), kPoolObjects,
-                                    kCacheSize, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                    SOCKET_ID_ANY)) {
+      : mp_(rte_pktmbuf_pool_create(unique_name("pf_mbuf").c_str(), kPoolObjects, kCacheSize, 0,
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY)) {
     if (mp_ == nullptr) {
       state.SkipWithError(
           fmt::format("rte_pktmbuf_pool_create: {}", rte_strerror(rte_errno)).c_str());
@@ -311,9 +306,9 @@ BENCHMARK(BM_DpdkRingHandoff32)->ArgName("stride")->Arg(1856)->Arg(2048)->UseRea
 int init_eal() {
   // No hugepages, no PCI, no telemetry socket, no shared config: works in a
   // container as a plain process. Lcores 0 and 1: the hand-off needs two.
-  std::array<const char*, 10> args = {"dpdk_baseline", "-l", "0-1", "--no-huge", "--no-pci",
-                                      "--no-telemetry", "-m", "256", "--log-level=error",
-                                      "--no-shconf"};
+  std::array<const char*, 10> args = {
+      "dpdk_baseline",  "-l", "0-1", "--no-huge",         "--no-pci",
+      "--no-telemetry", "-m", "256", "--log-level=error", "--no-shconf"};
   return rte_eal_init(static_cast<int>(args.size()), const_cast<char**>(args.data()));
 }
 
