@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# CI step: `//bench:compare --quick`, a smoke run of the benchmark harness (its
+# numbers are never quoted). Passes when the harness runs every present suite
+# and its last stdout line is a JSON object with every ratio key of issue 6.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! ./bazelw run -c opt //bench:compare -- --quick >"$log" 2>&1; then
+  tail -n 40 "$log"
+  echo "bench-quick: FAILED (//bench:compare --quick exited non-zero)"
+  exit 1
+fi
+if ! tail -n 1 "$log" | python3 -c '
+import json, sys
+line = json.loads(sys.stdin.read())
+keys = ["frag_owner_vs_dpdk_get_put", "page_fast_vs_lifo",
+        "cross_thread_vs_dpdk_bulk_handoff", "rx_speedup_frag_vs_fullpage_64k",
+        "rx_speedup_frag_vs_fullpage_4k", "queue_bytes_frag_64k"]
+missing = [k for k in keys if k not in line]
+sys.exit(f"missing keys: {missing}" if missing else 0)
+'; then
+  tail -n 40 "$log"
+  echo "bench-quick: FAILED (last line is not the ratios JSON)"
+  exit 1
+fi
+echo "bench-quick: passed: $(tail -n 1 "$log")"

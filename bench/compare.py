@@ -1,0 +1,411 @@
+#!/usr/bin/env python3
+"""bench/compare.py: pagefrag against its baselines, in one run.
+
+Runs every benchmark suite (pagefrag's allocator benchmarks, the DPDK 22.11
+baselines, the RX path of the MANA reference driver) as child processes, in
+rounds: each round runs every suite once, back to back, so slow drift of this
+shared machine's load hits both sides of a ratio alike. After N rounds (N >= 5
+unless --quick) it prints a table of per-object medians with their spread,
+the target ratios, and as the LAST stdout line one JSON object with the
+ratios (null where a side could not be measured; the table says why).
+
+Why child processes and not one binary: DPDK's EAL pins the thread that
+initialises it (and every thread created after it) to CPU 0 and must run once
+per process; pagefrag's cross-thread benchmarks need their own threads free to
+run on both CPUs. Separate processes keep each side's setup out of the other's
+measurement while the round-robin keeps the ratios from one run.
+
+Ratios: "ours / baseline" of per-object time (lower is better) or, for
+*speedup* keys, ours / baseline of packet rate (higher is better). Each ratio
+is the median of its per-round ratios (both sides of a round ran within
+seconds of each other); the table also shows each side's median.
+
+Usage (from the repository):
+  ./bazelw run -c opt //bench:compare                 # full run, ~minutes
+  ./bazelw run -c opt //bench:compare -- --quick      # CI smoke, < 1 minute
+  ./bazelw run -c opt //bench:compare -- --out=/tmp/results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+# --------------------------------------------------------------------------
+# Suites: which binaries run, and how their output becomes samples
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Invocation:
+    """One run of a suite's binary: its flags, and the label appended to the
+    names of the metrics it yields ("" for none)."""
+
+    args: list[str]
+    label: str = ""
+
+
+@dataclasses.dataclass
+class Suite:
+    """One benchmark binary. `binary` is its path inside the runfiles tree;
+    a suite whose binary is absent (not built yet) is reported as missing.
+    Each round runs every invocation of every suite once."""
+
+    name: str
+    binary: str
+    full: list[Invocation]
+    quick: list[Invocation]
+    # Flags naming the file the binary writes its results to ("{}" = path),
+    # or [] when the results are the last line of stdout.
+    out_flags: list[str]
+    # Parses one run's output file (and stdout) into {metric name: value}.
+    parse: Callable[[Path, str], dict[str, float]]
+    missing_reason: str = "binary not built"
+
+
+def parse_gbench(out_file: Path, _stdout: str) -> dict[str, float]:
+    """Google Benchmark JSON -> {benchmark name: nanoseconds per object}.
+
+    Per object: 1e9 / items_per_second when the benchmark counts items (a bulk
+    iteration of 32 then compares with 32 single ones); otherwise time per
+    iteration. Google Benchmark computes the rate from the time the benchmark
+    chose (CPU time, or real time for UseRealTime benchmarks: the
+    multi-thread ones), and so does this."""
+    data = json.loads(out_file.read_text())
+    samples: dict[str, float] = {}
+    for bench in data.get("benchmarks", []):
+        if bench.get("run_type") != "iteration" or bench.get("error_occurred"):
+            continue
+        rate = bench.get("items_per_second")
+        if rate:
+            samples[bench["name"]] = 1e9 / rate
+        else:
+            scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[bench["time_unit"]]
+            chosen = "real_time" if bench["name"].endswith("/real_time") else "cpu_time"
+            samples[bench["name"]] = bench[chosen] * scale
+    return samples
+
+
+def gbench_suite(name: str, binary: str, quick_filter: str, min_time: float,
+                 quick_min_time: float = 0.01, missing_reason: str = "binary not built") -> Suite:
+    common = ["--benchmark_format=console", "--benchmark_out_format=json"]
+    return Suite(
+        name=name,
+        binary=binary,
+        full=[Invocation(common + [f"--benchmark_min_time={min_time}"])],
+        quick=[Invocation(common + [f"--benchmark_min_time={quick_min_time}",
+                                    f"--benchmark_filter={quick_filter}"])],
+        out_flags=["--benchmark_out={}"],
+        parse=parse_gbench,
+        missing_reason=missing_reason,
+    )
+
+
+def parse_rx(_out_file: Path, stdout: str) -> dict[str, float]:
+    """The MANA example's --json line -> packets/s and the measured
+    high-water bytes of one queue's pool."""
+    line = json.loads(stdout.strip().splitlines()[-1])
+    return {"pps": float(line["mpps"]) * 1e6, "queue_bytes": float(line["queue_bytes"])}
+
+
+# RX runs: page size x packet size at one queue, both modes; then queues and
+# queue size on 64 KiB pages with 1500-byte packets. MTU 1500 throughout.
+RX_PAGES = [4096, 16384, 65536]
+RX_SIZES = ["64", "512", "1500", "imix"]
+RX_MODES = {"frag": "kernel", "fullpage": "full-page"}
+
+
+def rx_invocation(mode: str, page: int, size: str, queues: int, qsize: int,
+                  packets: int) -> Invocation:
+    return Invocation(
+        [f"--page-size={page}", "--mtu=1500", f"--packet-size={size}", f"--queues={queues}",
+         f"--queue-size={qsize}", f"--policy={RX_MODES[mode]}", "--dma=strict",
+         f"--packets={packets}", "--seed=1", "--json"],
+        label=f"{mode}/page:{page}/size:{size}/queues:{queues}/qsize:{qsize}")
+
+
+def rx_suite(packets: int, quick_packets: int) -> Suite:
+    full, quick = [], []
+    for mode in RX_MODES:
+        for page in RX_PAGES:
+            for size in RX_SIZES:
+                full.append(rx_invocation(mode, page, size, 1, 1024, packets))
+        for queues in (2, 4):
+            full.append(rx_invocation(mode, 65536, "1500", queues, 1024, packets * queues))
+        for qsize in (256, 4096):
+            full.append(rx_invocation(mode, 65536, "1500", 1, qsize, packets))
+        for page in (4096, 65536):
+            quick.append(rx_invocation(mode, page, "1500", 1, 1024, quick_packets))
+    return Suite(name="rx", binary="examples/mana_driver", full=full, quick=quick,
+                 out_flags=[], parse=parse_rx,
+                 missing_reason="the MANA reference driver (//examples:mana_driver) is not "
+                                "on main")
+
+
+# The benchmarks each ratio needs; --quick runs only these.
+DPDK_GET_PUT = "BM_DpdkMempoolGetPut/stride:1856/live:1024"
+DPDK_HANDOFF = "BM_DpdkRingHandoff32/stride:1856/real_time"
+RX_HEADLINE = "page:{page}/size:1500/queues:1/qsize:1024"
+
+SUITES: list[Suite] = [
+    gbench_suite("pagefrag", "bench/allocator_bench", quick_filter=".", min_time=0.2,
+                 missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) "
+                                "are not on main"),
+    gbench_suite("dpdk", "bench/dpdk_baseline",
+                 quick_filter="BM_DpdkMempoolGetPut/stride:1856/live:1024|"
+                              "BM_DpdkRingHandoff32/stride:1856",
+                 min_time=0.2),
+    rx_suite(packets=300_000, quick_packets=20_000),
+]
+
+# --------------------------------------------------------------------------
+# Ratios: the targets of issue 6
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Ratio:
+    """ours / baseline for one pair of metrics ("suite:metric")."""
+
+    key: str
+    ours: Optional[str]
+    baseline: Optional[str]
+    target: str  # e.g. "<= 0.5"
+    what: str
+    speedup: bool = False  # metrics are rates: ours/baseline, higher is better
+    missing_reason: str = ""
+
+
+RATIOS: list[Ratio] = [
+    Ratio("frag_owner_vs_dpdk_get_put", None, f"dpdk:{DPDK_GET_PUT}", "<= 0.5",
+          "fragment alloc+free on the owner thread (1856 B, 64 KiB pages, 1024 live) "
+          "vs rte_mempool_get+put (cache 256, 1024 live)",
+          missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) are not on main"),
+    Ratio("page_fast_vs_lifo", None, None, "<= 2.0",
+          "page alloc + recycle_direct vs the bare LIFO floor",
+          missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) are not on main"),
+    Ratio("cross_thread_vs_dpdk_bulk_handoff", None, f"dpdk:{DPDK_HANDOFF}", "<= 1.0",
+          "fragments allocated on one thread, freed on another (batches of 32) vs "
+          "rte_mempool_get_bulk -> rte_ring -> put_bulk on two lcores",
+          missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) are not on main"),
+    Ratio("rx_speedup_frag_vs_fullpage_64k",
+          "rx:pps/frag/" + RX_HEADLINE.format(page=65536),
+          "rx:pps/fullpage/" + RX_HEADLINE.format(page=65536), ">= 2.0",
+          "RX packets/s of the MANA reference driver, fragments vs full pages, 64 KiB "
+          "pages, MTU 1500, 1500-byte packets, one 1024-entry queue", speedup=True),
+    Ratio("rx_speedup_frag_vs_fullpage_4k",
+          "rx:pps/frag/" + RX_HEADLINE.format(page=4096),
+          "rx:pps/fullpage/" + RX_HEADLINE.format(page=4096), ">= 1.0",
+          "the same on 4 KiB pages", speedup=True),
+]
+
+# Measured values (not ratios) in the JSON line: key -> ("suite:metric", target).
+VALUES: dict[str, tuple[Optional[str], str, str]] = {
+    "queue_bytes_frag_64k": (
+        "rx:queue_bytes/frag/" + RX_HEADLINE.format(page=65536), "<= 2097152",
+        "measured high-water bytes of one 1024-entry queue's pool, 64 KiB pages, MTU 1500"),
+}
+
+# --------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------
+
+
+def runfiles_root() -> Path:
+    """The directory the suites' binaries are found under: the runfiles tree
+    when run by Bazel, else the bazel-bin folder next to this file."""
+    here = Path(os.path.abspath(__file__)).parent.parent
+    if (here / "bench" / "dpdk_baseline").exists():
+        return here
+    return here / "bazel-bin"
+
+
+def run_invocation(suite: Suite, inv: Invocation, root: Path) -> dict[str, float]:
+    binary = root / suite.binary
+    with tempfile.TemporaryDirectory(prefix="pagefrag-compare-") as tmp:
+        out_file = Path(tmp) / "out.json"
+        cmd = [str(binary), *inv.args, *(f.format(out_file) for f in suite.out_flags)]
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, timeout=1800, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{suite.name}: {' '.join(cmd)} exited {proc.returncode}:\n"
+                               f"{proc.stderr[-2000:]}")
+        metrics = suite.parse(out_file, proc.stdout)
+        return {f"{m}/{inv.label}" if inv.label else m: v for m, v in metrics.items()}
+
+
+def collect(suites: list[Suite], root: Path, rounds: int, quick: bool,
+            log) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Runs `rounds` rounds of every present suite. Returns the samples per
+    "suite:metric" (one per round) and the suites that were missing."""
+    samples: dict[str, list[float]] = {}
+    missing: dict[str, str] = {}
+    present = []
+    for suite in suites:
+        if (root / suite.binary).exists():
+            present.append(suite)
+        else:
+            missing[suite.name] = suite.missing_reason
+    for r in range(rounds):
+        # Alternate the order so neither side always runs first (warm caches,
+        # turbo state, a neighbour's build starting).
+        for suite in (present if r % 2 == 0 else reversed(present)):
+            start = time.monotonic()
+            for inv in (suite.quick if quick else suite.full):
+                for metric, value in run_invocation(suite, inv, root).items():
+                    samples.setdefault(f"{suite.name}:{metric}", []).append(value)
+            log(f"round {r + 1}/{rounds}: {suite.name} took {time.monotonic() - start:.1f} s")
+    return samples, missing
+
+
+# --------------------------------------------------------------------------
+# Statistics and the report
+# --------------------------------------------------------------------------
+
+
+def summarize(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values)}
+
+
+def meets(value: float, target: str) -> bool:
+    op, bound = target.split()
+    return value <= float(bound) if op == "<=" else value >= float(bound)
+
+
+def why_missing(metric: str, missing: dict[str, str]) -> str:
+    suite = metric.split(":", 1)[0]
+    return missing.get(suite, f"{metric} was not measured in this run")
+
+
+def compute_ratio(spec: Ratio, samples: dict[str, list[float]],
+                  missing: dict[str, str]) -> dict:
+    result = {"what": spec.what, "target": spec.target, "ours": spec.ours,
+              "baseline": spec.baseline, "value": None}
+    if spec.ours is None or spec.baseline is None:
+        result["why_null"] = spec.missing_reason
+        return result
+    for side in (spec.ours, spec.baseline):
+        if side not in samples:
+            result["why_null"] = why_missing(side, missing)
+            return result
+    ours, base = samples[spec.ours], samples[spec.baseline]
+    # Per-object times: ours/base. Rates: ours/base too (a speedup).
+    per_round = [o / b for o, b in zip(ours, base)]
+    result.update(value=statistics.median(per_round), per_round=per_round,
+                  ours_median=statistics.median(ours), baseline_median=statistics.median(base))
+    result["met"] = meets(result["value"], spec.target)
+    return result
+
+
+def compute_value(key: str, samples: dict[str, list[float]], missing: dict[str, str]) -> dict:
+    metric, target, what = VALUES[key]
+    if metric is None or metric not in samples:
+        return {"target": target, "value": None, "what": what, "metric": metric,
+                "why_null": why_missing(metric or "?", missing)}
+    vals = samples[metric]
+    median = statistics.median(vals)
+    return {"target": target, "value": median, "per_round": vals, "metric": metric,
+            "what": what, "met": meets(median, target)}
+
+
+def machine_info() -> dict:
+    info = {"cpus": os.cpu_count(), "kernel": platform.release(),
+            "python": platform.python_version()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        info["loadavg_start"] = Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        pass
+    return info
+
+
+def format_ns(v: float) -> str:
+    return f"{v:10.2f}"
+
+
+def print_table(samples: dict[str, list[float]], ratios: dict, values: dict,
+                missing: dict[str, str]) -> None:
+    width = max([len(k) for k in samples] + [20])
+    print(f"{'benchmark (ns per object; RX: see unit)':<{width}} {'median':>10} "
+          f"{'min':>10} {'max':>10}  n")
+    for key in sorted(samples):
+        s = summarize(samples[key])
+        print(f"{key:<{width}} {format_ns(s['median'])} {format_ns(s['min'])} "
+              f"{format_ns(s['max'])}  {s['n']}")
+    for name, reason in missing.items():
+        print(f"suite {name}: not run ({reason})")
+    print()
+    print(f"{'ratio':<36} {'value':>8} {'target':>9}  {'met':<4} spread (per round) / why null")
+    for key, r in {**ratios, **values}.items():
+        if r["value"] is None:
+            print(f"{key:<36} {'null':>8} {r['target']:>9}  {'-':<4} {r['why_null']}")
+            continue
+        spread = f"{min(r['per_round']):.3g}..{max(r['per_round']):.3g}"
+        met = "yes" if r["met"] else "NO"
+        print(f"{key:<36} {r['value']:>8.4g} {r['target']:>9}  {met:<4} {spread}")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="CI smoke: 2 short rounds of the ratio benchmarks only (< 1 minute); "
+                        "its numbers are not to be quoted")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="rounds (repetitions) per benchmark; default 5, --quick 2; "
+                        "a full run needs >= 5")
+    p.add_argument("--out", type=Path, default=None,
+                   help="write every sample, the machine and the method here as JSON "
+                        "(what bench/report.py reads)")
+    args = p.parse_args(argv)
+    if args.out is not None and not args.out.is_absolute():
+        # `bazel run` starts us in the runfiles tree; paths are the caller's.
+        args.out = Path(os.environ.get("BUILD_WORKING_DIRECTORY", ".")) / args.out
+    if args.rounds is None:
+        args.rounds = 2 if args.quick else 5
+    if args.rounds < 1 or (not args.quick and args.rounds < 5):
+        p.error(f"--rounds={args.rounds}: a full run needs at least 5 rounds "
+                "(medians of >= 5); use --quick for a smoke run")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    log = lambda msg: print(f"compare: {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    root = runfiles_root()
+    started = time.time()
+    samples, missing = collect(SUITES, root, args.rounds, args.quick, log)
+    ratios = {spec.key: compute_ratio(spec, samples, missing) for spec in RATIOS}
+    values = {key: compute_value(key, samples, missing) for key in VALUES}
+    print_table(samples, ratios, values, missing)
+    if args.out:
+        doc = {"machine": machine_info(),
+               "method": {"rounds": args.rounds, "quick": args.quick,
+                          "seconds": round(time.time() - started, 1),
+                          "suites": {s.name: [i.args for i in (s.quick if args.quick
+                                                                else s.full)]
+                                     for s in SUITES},
+                          "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))},
+               "samples": samples, "missing": missing, "ratios": ratios, "values": values}
+        args.out.write_text(json.dumps(doc, indent=1) + "\n")
+        log(f"wrote {args.out}")
+    line = {key: r["value"] for key, r in {**ratios, **values}.items()}
+    print(json.dumps(line), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Tests of bench/compare.py's arithmetic against values worked out by hand."""
+
+import json
+import tempfile
+import unittest
+from pathlib import Path
+
+import compare
+
+
+class ParseGbenchTest(unittest.TestCase):
+    def parse(self, benchmarks):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "out.json"
+            path.write_text(json.dumps({"context": {}, "benchmarks": benchmarks}))
+            return compare.parse_gbench(path, "")
+
+    def test_items_per_second_gives_time_per_object(self):
+        # 32 objects per 320 ns iteration: 100e6 objects/s -> 10 ns each.
+        got = self.parse([{"name": "A", "run_type": "iteration", "real_time": 320,
+                           "cpu_time": 320, "time_unit": "ns", "items_per_second": 1e8}])
+        self.assertAlmostEqual(got["A"], 10.0)
+
+    def test_without_items_uses_cpu_time_or_real_time_as_marked(self):
+        got = self.parse([
+            {"name": "B", "run_type": "iteration", "real_time": 9, "cpu_time": 2,
+             "time_unit": "us"},
+            {"name": "C/real_time", "run_type": "iteration", "real_time": 9, "cpu_time": 2,
+             "time_unit": "us"}])
+        self.assertAlmostEqual(got["B"], 2000.0)
+        self.assertAlmostEqual(got["C/real_time"], 9000.0)
+
+    def test_aggregates_and_errors_are_skipped(self):
+        got = self.parse([
+            {"name": "D_median", "run_type": "aggregate", "real_time": 1, "cpu_time": 1,
+             "time_unit": "ns"},
+            {"name": "E", "run_type": "iteration", "error_occurred": True,
+             "real_time": 1, "cpu_time": 1, "time_unit": "ns"}])
+        self.assertEqual(got, {})
+
+
+class RatioTest(unittest.TestCase):
+    def spec(self, ours="s:ours", base="s:base", target="<= 0.5"):
+        return compare.Ratio("k", ours, base, target, "what", missing_reason="not built")
+
+    def test_median_of_per_round_ratios(self):
+        samples = {"s:ours": [1.0, 2.0, 9.0], "s:base": [4.0, 4.0, 10.0]}
+        r = compare.compute_ratio(self.spec(), samples, {})
+        # Per round: 0.25, 0.5, 0.9 -> median 0.5; met at <= 0.5.
+        self.assertEqual(r["per_round"], [0.25, 0.5, 0.9])
+        self.assertEqual(r["value"], 0.5)
+        self.assertTrue(r["met"])
+        self.assertEqual(r["ours_median"], 2.0)
+
+    def test_missed_target(self):
+        r = compare.compute_ratio(self.spec(target=">= 2.0"),
+                                  {"s:ours": [3.0], "s:base": [2.0]}, {})
+        self.assertEqual(r["value"], 1.5)
+        self.assertFalse(r["met"])
+
+    def test_null_with_reason_when_a_side_is_missing(self):
+        self.assertEqual(compare.compute_ratio(self.spec(ours=None), {}, {})["why_null"],
+                         "not built")
+        r = compare.compute_ratio(self.spec(), {"s:ours": [1.0]}, {})
+        self.assertIsNone(r["value"])
+        self.assertIn("s:base", r["why_null"])
+        # A side whose whole suite is missing gives the suite's reason.
+        r = compare.compute_ratio(self.spec(), {}, {"s": "binary not built"})
+        self.assertEqual(r["why_null"], "binary not built")
+
+
+class ParseRxTest(unittest.TestCase):
+    def test_last_line_mpps_and_queue_bytes(self):
+        stdout = "table line\n" + json.dumps({"mpps": 1.25, "queue_bytes": 1966080}) + "\n"
+        got = compare.parse_rx(Path("/nonexistent"), stdout)
+        self.assertEqual(got, {"pps": 1250000.0, "queue_bytes": 1966080.0})
+
+
+if __name__ == "__main__":
+    unittest.main()

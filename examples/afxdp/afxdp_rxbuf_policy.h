@@ -1,0 +1,150 @@
+// examples/afxdp/afxdp_rxbuf_policy.h: AfXdpRxBufPolicy, RX buffers for an AF_XDP UMEM.
+//
+// An RX-buffer policy (pagefrag/rxbuf/rxbuf_policy.h) for AF_XDP sockets in
+// unaligned-chunk mode, where a fill-ring entry may be any byte offset of the
+// UMEM. The kernel writes a frame at fill address + 256 (XDP_PACKET_HEADROOM)
+// + the UMEM headroom, and accepts any frame up to chunk_size - 256 -
+// headroom bytes: it checks the registered chunk_size, never the stride the
+// driver carved. So this policy, not the kernel, guarantees that
+//     headroom + datasize + tailroom <= alloc_size   (the fragment stride)
+// where headroom = 256 + UMEM headroom, datasize = mtu + ETH_HLEN (the largest
+// frame the link delivers) and tailroom a slack that keeps a VLAN tag and a
+// guard band inside the fragment. The driver must also refuse an interface
+// whose MTU exceeds the request's (examples/afxdp/afxdp_driver.h does).
+//
+// Buffers are fragments of alloc_size carved from order-0 pool pages of
+// page_size bytes (frag_count = page_size / alloc_size); AF_XDP frames never
+// exceed one host page, so no higher order is ever needed.
+//
+// The kernel's limits on chunk_size (2048 .. host PAGE_SIZE) bound the MTU:
+// chunk_size(cfg) is the smallest legal chunk that still accepts every frame
+// of datasize bytes.
+//
+// Stateless: configure() may be called from any thread.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <string_view>
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <fmt/format.h>
+
+#include "pagefrag/base/bits.h"
+#include "pagefrag/rxbuf/rxbuf_cfg.h"
+#include "pagefrag/rxbuf/rxbuf_policy.h"
+
+namespace afxdp {
+
+// The numbers an AF_XDP layout is made of (Linux 6.x, 4 KiB host pages).
+struct AfXdpPlatform {
+  static constexpr std::uint32_t kXdpPacketHeadroom = 256;  // XDP_PACKET_HEADROOM
+  static constexpr std::uint32_t kUmemHeadroom = 0;         // xdp_umem_reg.headroom
+  static constexpr std::uint32_t kEthHeaderLen = 14;        // ETH_HLEN
+  static constexpr std::uint32_t kTailroom = 64;            // VLAN tag + guard band
+  static constexpr std::uint32_t kFragAlignment = 64;       // even addresses, cache lines
+  static constexpr std::uint32_t kMinChunkSize = 2048;      // XDP_UMEM_MIN_CHUNK_SIZE
+  static constexpr std::uint32_t kMaxChunkSize = 4096;      // the host's PAGE_SIZE
+  static constexpr std::uint32_t kMinMtu = 68;              // ETH_MIN_MTU
+  static constexpr std::uint32_t kMinRingSize = 64;         // fill/RX ring entries
+  static constexpr std::uint32_t kMaxRingSize = 16384;
+};
+
+template <class P = AfXdpPlatform>
+struct AfXdpRxBufPolicy {
+  static constexpr std::string_view kName = "afxdp";
+  static constexpr std::uint32_t kHeadroom = P::kXdpPacketHeadroom + P::kUmemHeadroom;
+
+  // The largest MTU whose frame the kernel still accepts in the biggest chunk.
+  static constexpr std::uint32_t kMaxMtu = P::kMaxChunkSize - kHeadroom - P::kEthHeaderLen;
+
+  // The layout for a valid request. Precondition: validate(req) is ok.
+  static constexpr pagefrag::RxBufCfg layout(const pagefrag::RxBufRequest& req) noexcept {
+    const std::uint32_t datasize = req.mtu + P::kEthHeaderLen;
+    const auto stride = static_cast<std::uint32_t>(
+        pagefrag::align_up(std::uint64_t{kHeadroom} + datasize + P::kTailroom, P::kFragAlignment));
+    const auto count = static_cast<std::uint32_t>(req.page_size / stride);
+    return pagefrag::RxBufCfg{
+        .kind = count > 1 ? pagefrag::RxBufKind::kStandard : pagefrag::RxBufKind::kXdp,
+        .page_size = static_cast<std::uint32_t>(req.page_size),
+        .datasize = datasize,
+        .alloc_size = stride,
+        .headroom = kHeadroom,
+        .frag_count = count,
+        .order = 0,
+        .truesize = count > 1 ? stride : static_cast<std::uint32_t>(req.page_size)};
+  }
+
+  // Checks req for AF_XDP; InvalidArgument naming the field, its value and
+  // the valid range.
+  static absl::Status validate(const pagefrag::RxBufRequest& req) {
+    if (!pagefrag::is_power_of_two(req.page_size) || req.page_size < pagefrag::kRxBufMinPageSize ||
+        req.page_size > pagefrag::kRxBufMaxPageSize) {
+      return absl::InvalidArgumentError(
+          fmt::format("page_size {} is invalid: expected a power of two in {}..{}", req.page_size,
+                      pagefrag::kRxBufMinPageSize, pagefrag::kRxBufMaxPageSize));
+    }
+    const std::uint32_t mtu_hi =
+        std::min<std::uint32_t>(kMaxMtu, req.adapter_mtu - std::min(req.adapter_mtu, P::kEthHeaderLen));
+    if (req.mtu < P::kMinMtu || req.mtu > mtu_hi) {
+      return absl::InvalidArgumentError(fmt::format(
+          "mtu {} is out of range: expected {}..{} (a frame plus {} bytes of headroom must fit "
+          "a {}-byte UMEM chunk, and mtu + ETH_HLEN must fit adapter_mtu {})",
+          req.mtu, P::kMinMtu, mtu_hi, kHeadroom, P::kMaxChunkSize, req.adapter_mtu));
+    }
+    if (!req.xdp) {
+      return absl::InvalidArgumentError(
+          "xdp false is not supported: expected xdp true (an AF_XDP socket always receives "
+          "through XDP, with XDP_PACKET_HEADROOM before the frame)");
+    }
+    if (!pagefrag::is_power_of_two(req.queue_size) || req.queue_size < P::kMinRingSize ||
+        req.queue_size > P::kMaxRingSize) {
+      return absl::InvalidArgumentError(
+          fmt::format("queue_size {} is invalid: expected a power of two in {}..{} (AF_XDP rings)",
+                      req.queue_size, P::kMinRingSize, P::kMaxRingSize));
+    }
+    return absl::OkStatus();
+  }
+
+  // Validates req, then layout(req). Setup path, any thread.
+  static absl::StatusOr<pagefrag::RxBufCfg> configure(const pagefrag::RxBufRequest& req) {
+    if (absl::Status valid = validate(req); !valid.ok()) return valid;
+    return layout(req);
+  }
+
+  // The chunk_size to register the UMEM with: the smallest legal chunk that
+  // accepts a frame of cfg.datasize bytes after the headroom.
+  static constexpr std::uint32_t chunk_size(const pagefrag::RxBufCfg& cfg) noexcept {
+    return std::max<std::uint32_t>(
+        P::kMinChunkSize,
+        static_cast<std::uint32_t>(pagefrag::align_up(cfg.headroom + cfg.datasize, P::kFragAlignment)));
+  }
+
+  // The largest frame the stride holds after the headroom: a received
+  // descriptor longer than this overran its fragment.
+  static constexpr std::uint32_t frame_room(const pagefrag::RxBufCfg& cfg) noexcept {
+    return cfg.alloc_size - cfg.headroom;
+  }
+
+  // UMEM bytes an aligned-mode driver would need for one frame: the smallest
+  // power-of-two chunk (aligned mode allows no other) holding headroom + frame.
+  static constexpr std::uint32_t aligned_chunk_size(const pagefrag::RxBufCfg& cfg) noexcept {
+    return std::max<std::uint32_t>(
+        P::kMinChunkSize, static_cast<std::uint32_t>(std::bit_ceil(std::uint64_t{cfg.headroom} + cfg.datasize)));
+  }
+};
+
+static_assert(pagefrag::RxBufPolicy<AfXdpRxBufPolicy<>>);
+
+// MTU 1500 on 64 KiB pages: 256 + 1514 + 64 rounds to a 1856-byte stride, 35
+// buffers a page; the kernel would accept frames up to 2048 - 256 = 1792.
+static_assert(AfXdpRxBufPolicy<>::layout({.page_size = 65536, .mtu = 1500, .xdp = true}).alloc_size ==
+              1856);
+static_assert(AfXdpRxBufPolicy<>::layout({.page_size = 65536, .mtu = 1500, .xdp = true}).frag_count ==
+              35);
+static_assert(AfXdpRxBufPolicy<>::chunk_size(
+                  AfXdpRxBufPolicy<>::layout({.page_size = 65536, .mtu = 1500, .xdp = true})) == 2048);
+
+}  // namespace afxdp

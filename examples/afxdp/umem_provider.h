@@ -1,0 +1,178 @@
+// examples/afxdp/umem_provider.h: UmemProvider, a MemoryProvider over an AF_XDP UMEM.
+//
+// An AF_XDP socket can only receive into, and send from, one memory area
+// registered with the kernel once: the UMEM. UmemProvider reserves that area
+// (anonymous, populated, page-aligned) and hands it out as naturally aligned
+// pages of page_size() bytes, exactly like any other pagefrag provider, so a
+// PagePool and a FragmentAllocator place RX buffers inside it. umem() is the
+// span to register; it is region() plus a tail of `tail_bytes` that belongs
+// to no page: the kernel requires fill address + chunk_size <= UMEM length,
+// and a fragment near the end of the last page is shorter than a chunk.
+//
+// Order 0 only: AF_XDP frames never exceed one host page, so a pool never
+// needs bigger blocks; alloc_bulk with order > 0 returns 0.
+//
+// Not thread-safe (MemoryProvider contract): one pool calls it from its own
+// slow paths.
+#pragma once
+
+#include <sys/mman.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <span>
+#include <vector>
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <fmt/format.h>
+
+#include "pagefrag/base/bits.h"
+#include "pagefrag/base/check.h"
+#include "pagefrag/memory/page.h"
+#include "pagefrag/memory/provider.h"
+
+namespace afxdp {
+
+struct UmemProviderOptions {
+  std::size_t page_size = 65536;  // pool page bytes: a power of two >= 4096
+  std::size_t pages = 64;         // pages in the area
+  std::size_t tail_bytes = 4096;  // registered bytes after the last page (>= chunk_size)
+};
+
+class UmemProvider {
+ public:
+  static constexpr bool kPhysicallyContiguous = false;
+
+  // Reserves page_size * pages + tail_bytes bytes aligned to page_size, not
+  // inherited by forked children (MADV_DONTFORK, as for any DMA memory).
+  // InvalidArgument for a bad size, ResourceExhausted when mmap fails.
+  static absl::StatusOr<UmemProvider> create(const UmemProviderOptions& o) {
+    if (o.page_size < 4096 || !pagefrag::is_power_of_two(o.page_size) || o.pages == 0 ||
+        !pagefrag::is_aligned(o.tail_bytes, 4096)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "UMEM page_size {} / pages {} / tail_bytes {}: expected a power of two >= 4096, at "
+          "least one page and a tail that is a multiple of 4096",
+          o.page_size, o.pages, o.tail_bytes));
+    }
+    // Over-map by one page so the area can start on a page_size boundary.
+    const std::size_t mapped = o.page_size * (o.pages + 1) + o.tail_bytes;
+    void* raw = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (raw == MAP_FAILED) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "mmap of {} bytes for the UMEM failed; expected that much free memory", mapped));
+    }
+    if (::madvise(raw, mapped, MADV_DONTFORK) != 0) {
+      ::munmap(raw, mapped);
+      return absl::InternalError("madvise(MADV_DONTFORK) on the UMEM failed");
+    }
+    return UmemProvider(o, raw, mapped);
+  }
+
+  UmemProvider(UmemProvider&& other) noexcept { *this = std::move(other); }
+  UmemProvider& operator=(UmemProvider&& other) noexcept {
+    std::swap(options_, other.options_);
+    std::swap(mapping_, other.mapping_);
+    std::swap(mapping_bytes_, other.mapping_bytes_);
+    std::swap(page_shift_, other.page_shift_);
+    std::swap(region_, other.region_);
+    pages_.swap(other.pages_);  // vectors keep their buffers: Page* stay valid
+    free_.swap(other.free_);
+    handed_out_.swap(other.handed_out_);
+    std::swap(allocated_, other.allocated_);
+    return *this;
+  }
+  ~UmemProvider() {
+    if (mapping_ != nullptr) ::munmap(mapping_, mapping_bytes_);
+  }
+
+  std::size_t page_size() const { return options_.page_size; }
+  unsigned max_order() const { return 0; }
+
+  // Up to n free pages (order 0 only; 0 for any other order). Slow path,
+  // pool thread.
+  std::size_t alloc_bulk(unsigned order, pagefrag::Page** pages, std::size_t n) {
+    if (order != 0) return 0;
+    std::size_t k = 0;
+    for (; k < n && !free_.empty(); ++k) {
+      pagefrag::Page* page = free_.back();
+      free_.pop_back();
+      page->pool = nullptr;
+      page->dma = pagefrag::Iova{};
+      page->ref.store(0, std::memory_order_relaxed);
+      page->owner_ref = 0;
+      handed_out_[index_of(page)] = true;
+      pages[k] = page;
+    }
+    allocated_ += k;
+    return k;
+  }
+
+  // Takes back n pages this provider handed out. Slow path, pool thread.
+  void release_bulk(pagefrag::Page** pages, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      PAGEFRAG_CHECK(page_of(pages[i]->va) == pages[i], "page {} is not handed out by this UMEM",
+                     static_cast<const void*>(pages[i]->va));
+      handed_out_[index_of(pages[i])] = false;
+      free_.push_back(pages[i]);
+      --allocated_;
+    }
+  }
+
+  // O(1): the handed-out page holding addr; nullptr outside the pages (the
+  // tail included) and for a page sitting free in the provider.
+  pagefrag::Page* page_of(const void* addr) const {
+    const auto a = reinterpret_cast<std::uintptr_t>(addr);
+    const auto base = reinterpret_cast<std::uintptr_t>(region_.data());
+    if (a < base || a - base >= region_.size()) return nullptr;
+    const std::size_t i = (a - base) >> page_shift_;
+    return handed_out_[i] ? const_cast<pagefrag::Page*>(&pages_[i]) : nullptr;
+  }
+
+  // The pages (what a pool may hold).
+  std::span<std::byte> region() const { return region_; }
+  // What to register with the kernel: region() plus the tail.
+  std::span<std::byte> umem() const {
+    return {region_.data(), region_.size() + options_.tail_bytes};
+  }
+  // Pages currently handed out (0 again once every pool gave its pages back).
+  std::size_t allocated() const { return allocated_; }
+
+ private:
+  UmemProvider(const UmemProviderOptions& o, void* mapping, std::size_t mapping_bytes)
+      : options_(o),
+        mapping_(mapping),
+        mapping_bytes_(mapping_bytes),
+        page_shift_(pagefrag::log2_exact(o.page_size)),
+        pages_(o.pages),
+        handed_out_(o.pages, false) {
+    auto* start = reinterpret_cast<std::byte*>(
+        pagefrag::align_up(reinterpret_cast<std::uintptr_t>(mapping), o.page_size));
+    region_ = {start, o.page_size * o.pages};
+    free_.reserve(o.pages);
+    for (std::size_t i = o.pages; i-- > 0;) {  // lowest address handed out first
+      pages_[i].va = start + i * o.page_size;
+      free_.push_back(&pages_[i]);
+    }
+  }
+
+  std::size_t index_of(const pagefrag::Page* page) const {
+    return static_cast<std::size_t>(page - pages_.data());
+  }
+
+  UmemProviderOptions options_{};
+  void* mapping_ = nullptr;
+  std::size_t mapping_bytes_ = 0;
+  unsigned page_shift_ = 0;
+  std::span<std::byte> region_;
+  std::vector<pagefrag::Page> pages_;
+  std::vector<pagefrag::Page*> free_;
+  std::vector<bool> handed_out_;
+  std::size_t allocated_ = 0;
+};
+
+static_assert(pagefrag::MemoryProvider<UmemProvider>);
+
+}  // namespace afxdp

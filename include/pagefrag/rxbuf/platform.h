@@ -1,0 +1,100 @@
+// pagefrag/rxbuf/platform.h: the platform constants RX buffer layouts are made of.
+//
+// An RX buffer's size follows from a handful of numbers that belong to the
+// platform, not to the policy: the cache line that SKB_DATA_ALIGN rounds to,
+// the size of the skb_shared_info trailer the stack expects after the packet,
+// the Ethernet header, the XDP headroom and the NIC's fragment alignment. The
+// policies take them as a template parameter modelling RxBufPlatform, so a
+// platform whose numbers differ (or a test) supplies its own struct instead
+// of editing constants. ManaPlatform carries the values of the Linux MANA
+// driver on x86_64 and arm64 (docs/rxbuf-policies.md).
+//
+// The page size is deliberately NOT a platform constant: it is a field of
+// every request (RxBufRequest::page_size), so one binary plans and builds
+// layouts for 4 KiB, 16 KiB and 64 KiB pages whatever the host uses.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+
+#include "pagefrag/base/bits.h"
+
+namespace pagefrag {
+
+// Constants an RX buffer platform provides, all static constexpr:
+//   kCacheLineSize        SMP_CACHE_BYTES: SKB_DATA_ALIGN rounds to it (power of two).
+//   kSkbSharedInfoSize    sizeof(struct skb_shared_info), kept free after the data.
+//   kEthHeaderLen         ETH_HLEN: the device writes mtu + this many bytes.
+//   kXdpHeadroom          XDP_PACKET_HEADROOM reserved before the packet with XDP.
+//   kFragAlignment        alignment of every fragment within a page (power of two).
+//   kMinMtu               smallest MTU the port accepts (ETH_MIN_MTU).
+//   kMinRxQueueSize, kMaxRxQueueSize, kDefaultRxQueueSize   RX ring limits.
+//   kMaxQueues, kDefaultQueues                               queues per port.
+template <class P>
+concept RxBufPlatform = requires {
+  { P::kCacheLineSize } -> std::convertible_to<std::uint32_t>;
+  { P::kSkbSharedInfoSize } -> std::convertible_to<std::uint32_t>;
+  { P::kEthHeaderLen } -> std::convertible_to<std::uint32_t>;
+  { P::kXdpHeadroom } -> std::convertible_to<std::uint32_t>;
+  { P::kFragAlignment } -> std::convertible_to<std::uint32_t>;
+  { P::kMinMtu } -> std::convertible_to<std::uint32_t>;
+  { P::kMinRxQueueSize } -> std::convertible_to<std::uint32_t>;
+  { P::kMaxRxQueueSize } -> std::convertible_to<std::uint32_t>;
+  { P::kDefaultRxQueueSize } -> std::convertible_to<std::uint32_t>;
+  { P::kMaxQueues } -> std::convertible_to<std::uint32_t>;
+  { P::kDefaultQueues } -> std::convertible_to<std::uint32_t>;
+}
+&&(is_power_of_two(P::kCacheLineSize)) && (is_power_of_two(P::kFragAlignment)) &&
+    (P::kMinRxQueueSize <= P::kDefaultRxQueueSize) &&
+    (P::kDefaultRxQueueSize <= P::kMaxRxQueueSize) && (P::kDefaultQueues <= P::kMaxQueues);
+
+// The Linux MANA driver's numbers (identical on x86_64 and arm64).
+struct ManaPlatform {
+  static constexpr std::uint32_t kCacheLineSize = 64;
+  static constexpr std::uint32_t kSkbSharedInfoSize = 320;
+  static constexpr std::uint32_t kEthHeaderLen = 14;
+  static constexpr std::uint32_t kXdpHeadroom = 256;
+  static constexpr std::uint32_t kFragAlignment = 64;
+  static constexpr std::uint32_t kMinMtu = 68;
+  static constexpr std::uint32_t kMinRxQueueSize = 128;
+  static constexpr std::uint32_t kMaxRxQueueSize = 8192;
+  static constexpr std::uint32_t kDefaultRxQueueSize = 1024;
+  static constexpr std::uint32_t kMaxQueues = 64;
+  static constexpr std::uint32_t kDefaultQueues = 16;
+};
+
+static_assert(RxBufPlatform<ManaPlatform>);
+
+// SKB_DATA_ALIGN: x rounded up to the platform's cache line.
+template <RxBufPlatform P>
+constexpr std::uint64_t skb_data_align(std::uint64_t x) noexcept {
+  return align_up(x, P::kCacheLineSize);
+}
+
+// Bytes a buffer needs beyond the MTU: the aligned skb_shared_info trailer
+// plus the Ethernet header (MANA_RXBUF_PAD, 334 on ManaPlatform).
+template <RxBufPlatform P>
+constexpr std::uint32_t rxbuf_pad() noexcept {
+  return static_cast<std::uint32_t>(skb_data_align<P>(P::kSkbSharedInfoSize)) + P::kEthHeaderLen;
+}
+
+// The largest MTU that still gets fragments (several buffers per page):
+// mtu + pad must not exceed half a page. page_size / 2 >= pad for every page
+// size the policies accept (>= 4096), so this never underflows there.
+template <RxBufPlatform P>
+constexpr std::uint64_t fragment_mtu_max(std::uint64_t page_size) noexcept {
+  return page_size / 2 - rxbuf_pad<P>();
+}
+
+// The largest MTU with XDP: headroom, packet and trailer in one page
+// (MANA_XDP_MTU_MAX, 3506 on 4 KiB pages).
+template <RxBufPlatform P>
+constexpr std::uint64_t xdp_mtu_max(std::uint64_t page_size) noexcept {
+  return page_size - rxbuf_pad<P>() - P::kXdpHeadroom;
+}
+
+static_assert(rxbuf_pad<ManaPlatform>() == 334);
+static_assert(fragment_mtu_max<ManaPlatform>(4096) == 1714);
+static_assert(xdp_mtu_max<ManaPlatform>(4096) == 3506);
+
+}  // namespace pagefrag
