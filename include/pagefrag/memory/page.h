@@ -29,6 +29,9 @@ struct alignas(kCacheLineSize) Page {
   std::atomic<std::int64_t> ref{0};
   // Owner-thread-only count (biased reference counting in frag/): plain.
   std::int64_t owner_ref = 0;
+  // Owner-thread-only: the page's slot in its FragmentAllocator's watch set
+  // (frag/), set when the page enters the set; meaningless otherwise.
+  std::uint32_t frag_slot = 0;
 };
 
 }  // namespace pagefrag
