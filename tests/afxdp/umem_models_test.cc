@@ -143,6 +143,11 @@ TEST_CASE("AfXdpRxBufPolicy: every accepted layout keeps every frame inside its 
     RC_ASSERT(cfg->alloc_size < 256 + frame + 64 + 64);  // and no more than one line of slack
     RC_ASSERT(cfg->frag_count == page_size / cfg->alloc_size);
     RC_ASSERT(cfg->frag_count >= 1);
+    RC_ASSERT(cfg->order == 0u);
+    // RxBufCfg's own invariants: truesize is the stride for fragments, the
+    // whole page for one buffer per page.
+    RC_ASSERT(cfg->truesize == (cfg->frag_count > 1 ? cfg->alloc_size : page_size));
+    RC_ASSERT(std::uint64_t{cfg->frag_count} * cfg->alloc_size <= page_size);
     const std::uint32_t chunk = Policy::chunk_size(*cfg);
     RC_ASSERT(chunk >= 2048 && chunk <= 4096);
     RC_ASSERT(chunk - 256 >= frame);  // the kernel accepts len <= chunk - 256 - headroom
