@@ -15,6 +15,7 @@
 #include "pagefrag/mana/stats.h"
 #include "pagefrag/mana/xdp.h"
 #include "pagefrag/memory/heap_provider.h"
+#include "pagefrag/memory/hugepage_provider.h"
 #include "pagefrag/memory/page.h"
 #include "pagefrag/memory/provider.h"
 #include "pagefrag/pool/page_pool.h"
