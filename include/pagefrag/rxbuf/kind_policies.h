@@ -12,11 +12,10 @@
 //                        without XDP and for mtu + pad > page_size / 2.
 //   XdpRxBufPolicy       one buffer per page: headroom XDP_PACKET_HEADROOM,
 //                        alloc_size = truesize = page_size. Only with XDP.
-// Each has constexpr accepts(req) (is req in this kind's domain?) and
-// layout(req) (precondition: req valid and accepted), usable in constant
-// expressions, plus configure(req) which checks both and reports a request
-// outside the domain as InvalidArgument. The domains partition the valid
-// requests: exactly one kind accepts each.
+// Each has kKind (the kind of its layouts), constexpr accepts(req) (is req in this kind's domain?)
+// and layout(req) (precondition: req valid and accepted), usable in constant expressions, plus
+// configure(req) which checks both and reports a request outside the domain as InvalidArgument. The
+// domains partition the valid requests: exactly one kind accepts each.
 #pragma once
 
 #include <absl/status/status.h>
@@ -49,6 +48,13 @@ constexpr RxBufCfg one_per_block(const RxBufRequest& req, RxBufKind kind, std::u
                   .frag_count = 1,
                   .order = order,
                   .truesize = static_cast<std::uint32_t>(req.page_size << order)};
+}
+
+// One buffer of SKB_DATA_ALIGN(mtu + pad) bytes per block, no headroom: the
+// kernel's jumbo layout, and the full-page one without XDP.
+template <RxBufPlatform P>
+constexpr RxBufCfg unfragmented(const RxBufRequest& req, RxBufKind kind) noexcept {
+  return one_per_block<P>(req, kind, skb_data_align<P>(std::uint64_t{req.mtu} + rxbuf_pad<P>()), 0);
 }
 
 // The fragment stride for req.mtu: ALIGN(SKB_DATA_ALIGN(mtu + pad), frag alignment).
@@ -94,6 +100,7 @@ absl::StatusOr<RxBufCfg> configure_kind(const RxBufRequest& req) {
 template <RxBufPlatform P = ManaPlatform>
 struct StandardRxBufPolicy {
   static constexpr std::string_view kName = "standard";
+  static constexpr RxBufKind kKind = RxBufKind::kStandard;
 
   static constexpr bool accepts(const RxBufRequest& req) noexcept {
     return !req.xdp && rxbuf_internal::fits_half_page<P>(req);
@@ -116,13 +123,13 @@ struct StandardRxBufPolicy {
 template <RxBufPlatform P = ManaPlatform>
 struct JumboRxBufPolicy {
   static constexpr std::string_view kName = "jumbo";
+  static constexpr RxBufKind kKind = RxBufKind::kJumbo;
 
   static constexpr bool accepts(const RxBufRequest& req) noexcept {
     return !req.xdp && !rxbuf_internal::fits_half_page<P>(req);
   }
   static constexpr RxBufCfg layout(const RxBufRequest& req) noexcept {
-    return rxbuf_internal::one_per_block<P>(
-        req, RxBufKind::kJumbo, skb_data_align<P>(std::uint64_t{req.mtu} + rxbuf_pad<P>()), 0);
+    return rxbuf_internal::unfragmented<P>(req, RxBufKind::kJumbo);
   }
   // Setup path, any thread.
   static absl::StatusOr<RxBufCfg> configure(const RxBufRequest& req) {
@@ -141,6 +148,7 @@ struct JumboRxBufPolicy {
 template <RxBufPlatform P = ManaPlatform>
 struct XdpRxBufPolicy {
   static constexpr std::string_view kName = "xdp";
+  static constexpr RxBufKind kKind = RxBufKind::kXdp;
 
   static constexpr bool accepts(const RxBufRequest& req) noexcept { return req.xdp; }
   static constexpr RxBufCfg layout(const RxBufRequest& req) noexcept {

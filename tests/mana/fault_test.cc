@@ -1,0 +1,66 @@
+// The fault-injection list and injector.
+#include "pagefrag/mana/fault.h"
+
+#include <doctest/doctest.h>
+
+#include <set>
+#include <string>
+
+#include "pagefrag/memory/heap_provider.h"
+
+namespace pagefrag::mana {
+namespace {
+
+TEST_CASE("every declared fault point has a distinct name") {
+  std::set<std::string> names;
+  for (FaultPoint p : kAllFaultPoints) names.insert(std::string(to_string(p)));
+  CHECK(names.size() == kFaultPointCount);
+  CHECK(names.count("dma_map") == 1);
+  CHECK(category_of(FaultPoint::kDmaMap) == FaultCategory::kDmaMap);
+  CHECK(category_of(FaultPoint::kRxPoolCreate) == FaultCategory::kAlloc);
+}
+
+TEST_CASE("fail_nth fails exactly the n-th hit and counts hits") {
+  FaultInjector inj;
+  inj.fail_nth(FaultPoint::kRxRefill, 3);
+  const bool expected[] = {false, false, true, false, false};
+  for (bool e : expected) CHECK(inj.should_fail(FaultPoint::kRxRefill) == e);
+  CHECK(inj.hits(FaultPoint::kRxRefill) == 5);
+  CHECK(inj.failures(FaultPoint::kRxRefill) == 1);
+  CHECK(inj.hits(FaultPoint::kDmaMap) == 0);
+}
+
+TEST_CASE("probability 0 never fails, 1 always fails, in between roughly p and repeatable") {
+  FaultInjector a(42), b(42);
+  a.set_probability(FaultCategory::kAlloc, 0.25);
+  b.set_probability(FaultCategory::kAlloc, 0.25);
+  int fails = 0;
+  for (int i = 0; i < 10000; ++i) {
+    const bool fa = a.should_fail(FaultPoint::kProviderAlloc);
+    CHECK(fa == b.should_fail(FaultPoint::kProviderAlloc));
+    fails += fa;
+  }
+  CHECK(fails > 2000);
+  CHECK(fails < 3000);
+  CHECK_FALSE(a.should_fail(FaultPoint::kDmaMap));  // other category untouched
+  a.set_probability(FaultCategory::kDmaMap, 1.0);
+  CHECK(a.should_fail(FaultPoint::kDmaMap));
+}
+
+TEST_CASE("InjectingProvider fails alloc_bulk at provider_alloc and forwards otherwise") {
+  absl::StatusOr<HeapProvider> heap =
+      HeapProvider::create({.page_size = 4096, .max_order = 0, .capacity = 16 * 4096});
+  REQUIRE(heap.ok());
+  FaultInjector inj;
+  InjectingProvider<HeapProvider> p(*heap, &inj);
+  Page* pages[2] = {};
+  inj.fail_nth(FaultPoint::kProviderAlloc, 1);
+  CHECK(p.alloc_bulk(0, pages, 2) == 0);
+  CHECK(p.alloc_bulk(0, pages, 2) == 2);
+  CHECK(heap->allocated_blocks() == 2);
+  p.release_bulk(pages, 2);
+  CHECK(heap->allocated_blocks() == 0);
+}
+
+}  // namespace
+}  // namespace pagefrag::mana
