@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "mana_rig.h"
+#include "tests/mana/mana_rig.h"
 
 namespace pagefrag::mana::testing {
 namespace {
