@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pagefrag/base/check.h"
 #include "pagefrag/rxbuf/full_page_policy.h"
 #include "pagefrag/rxbuf/kernel_policy.h"
 #include "pagefrag/rxbuf/min_waste_policy.h"
@@ -195,10 +196,17 @@ absl::StatusOr<PlanOptions> parse_flags(int argc, char** argv) {
   return o;
 }
 
+// Configures req with the policy among Policies whose kName is name.
 template <RxBufPolicy... Policies>
 absl::StatusOr<RxBufCfg> configure_named(std::string_view name, const RxBufRequest& req) {
   absl::StatusOr<RxBufCfg> cfg = absl::InvalidArgumentError(fmt::format("no policy {}", name));
-  ((name == Policies::kName ? (cfg = Policies::configure(req), true) : false) || ...);
+  auto try_one = [&](std::string_view policy_name, auto configure) {
+    if (name != policy_name) return false;
+    cfg = configure(req);
+    return true;
+  };
+  const bool found = (try_one(Policies::kName, &Policies::configure) || ...);
+  PAGEFRAG_CHECK(found, "policy {} was accepted by the flag parser but has no model", name);
   return cfg;
 }
 

@@ -60,6 +60,14 @@ struct AfXdpRxBufPolicy {
   // The largest MTU whose frame the kernel still accepts in the biggest chunk.
   static constexpr std::uint32_t kMaxMtu = P::kMaxChunkSize - kHeadroom - P::kEthHeaderLen;
 
+  // The largest MTU for req: its frame after the headroom fits the largest
+  // chunk, its stride (with tailroom) fits a page, and it fits the adapter.
+  static constexpr std::uint32_t max_mtu(const pagefrag::RxBufRequest& req) noexcept {
+    const std::uint64_t page_room = req.page_size - kHeadroom - P::kEthHeaderLen - P::kTailroom;
+    const std::uint64_t adapter = req.adapter_mtu - std::min(req.adapter_mtu, P::kEthHeaderLen);
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>({kMaxMtu, page_room, adapter}));
+  }
+
   // The layout for a valid request. Precondition: validate(req) is ok.
   static constexpr pagefrag::RxBufCfg layout(const pagefrag::RxBufRequest& req) noexcept {
     const std::uint32_t datasize = req.mtu + P::kEthHeaderLen;
@@ -86,13 +94,13 @@ struct AfXdpRxBufPolicy {
           fmt::format("page_size {} is invalid: expected a power of two in {}..{}", req.page_size,
                       pagefrag::kRxBufMinPageSize, pagefrag::kRxBufMaxPageSize));
     }
-    const std::uint32_t mtu_hi =
-        std::min<std::uint32_t>(kMaxMtu, req.adapter_mtu - std::min(req.adapter_mtu, P::kEthHeaderLen));
+    const std::uint32_t mtu_hi = max_mtu(req);
     if (req.mtu < P::kMinMtu || req.mtu > mtu_hi) {
       return absl::InvalidArgumentError(fmt::format(
-          "mtu {} is out of range: expected {}..{} (a frame plus {} bytes of headroom must fit "
-          "a {}-byte UMEM chunk, and mtu + ETH_HLEN must fit adapter_mtu {})",
-          req.mtu, P::kMinMtu, mtu_hi, kHeadroom, P::kMaxChunkSize, req.adapter_mtu));
+          "mtu {} is out of range: expected {}..{} (headroom {} + frame must fit a {}-byte UMEM "
+          "chunk, headroom + frame + tailroom {} a {}-byte page, and mtu + ETH_HLEN adapter_mtu {})",
+          req.mtu, P::kMinMtu, mtu_hi, kHeadroom, P::kMaxChunkSize, P::kTailroom, req.page_size,
+          req.adapter_mtu));
     }
     if (!req.xdp) {
       return absl::InvalidArgumentError(

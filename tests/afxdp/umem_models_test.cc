@@ -102,6 +102,12 @@ TEST_CASE("AfXdpRxBufPolicy: worked examples") {
   cfg = Policy::configure(request(4096, 1500));
   REQUIRE(cfg.ok());
   CHECK(cfg->frag_count == 2);
+  // The largest MTUs: 4096 - 256 - 14 = 3826 for the chunk; on 4 KiB pages the
+  // tailroom lowers it to 4096 - 256 - 14 - 64 = 3762.
+  CHECK(Policy::configure(request(65536, 3826)).ok());
+  CHECK_FALSE(Policy::configure(request(65536, 3827)).ok());
+  CHECK(Policy::configure(request(4096, 3762)).ok());
+  CHECK_FALSE(Policy::configure(request(4096, 3763)).ok());
   // MTU 9000 cannot fit a 4 KiB chunk.
   auto jumbo = Policy::configure(request(65536, 9000));
   CHECK(jumbo.status().code() == absl::StatusCode::kInvalidArgument);
@@ -121,12 +127,16 @@ TEST_CASE("AfXdpRxBufPolicy: bad requests name the field") {
 
 TEST_CASE("AfXdpRxBufPolicy: every accepted layout keeps every frame inside its fragment") {
   PAGEFRAG_RC_CHECK("stride holds 256 + frame + tailroom; chunk accepts the frame", [] {
-    const std::uint64_t page_size = std::uint64_t{4096} << *rc::gen::inRange(0, 9);
-    const auto mtu = *rc::gen::inRange<std::uint32_t>(0, 5000);
+    // Half the cases at the edges: 4 KiB pages and MTUs near the largest chunk.
+    const bool edge = *rc::gen::arbitrary<bool>();
+    const std::uint64_t page_size = std::uint64_t{4096} << (edge ? 0 : *rc::gen::inRange(0, 9));
+    const auto mtu = edge ? *rc::gen::inRange<std::uint32_t>(3700, 3900)
+                          : *rc::gen::inRange<std::uint32_t>(0, 5000);
     auto cfg = Policy::configure(request(page_size, mtu));
     const std::uint32_t frame = mtu + 14;  // Ethernet header, no FCS
-    // Accepted exactly when 256 + frame fits the kernel's largest chunk (4096).
-    RC_ASSERT(cfg.ok() == (mtu >= 68 && 256 + frame <= 4096));
+    // Accepted exactly when 256 + frame fits the kernel's largest chunk (4096)
+    // and 256 + frame + 64 bytes of tailroom fit one page.
+    RC_ASSERT(cfg.ok() == (mtu >= 68 && 256 + frame <= 4096 && 256 + frame + 64 <= page_size));
     if (!cfg.ok()) return;
     RC_ASSERT(cfg->alloc_size % 64 == 0);
     RC_ASSERT(256 + frame + 64 <= cfg->alloc_size);   // frame + VLAN tag + guard

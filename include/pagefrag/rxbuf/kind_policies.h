@@ -12,11 +12,10 @@
 //                        without XDP and for mtu + pad > page_size / 2.
 //   XdpRxBufPolicy       one buffer per page: headroom XDP_PACKET_HEADROOM,
 //                        alloc_size = truesize = page_size. Only with XDP.
-// Each has constexpr accepts(req) (is req in this kind's domain?) and
-// layout(req) (precondition: req valid and accepted), usable in constant
-// expressions, plus configure(req) which checks both and reports a request
-// outside the domain as InvalidArgument. The domains partition the valid
-// requests: exactly one kind accepts each.
+// Each has kKind (the kind of its layouts), constexpr accepts(req) (is req in this kind's domain?)
+// and layout(req) (precondition: req valid and accepted), usable in constant expressions, plus
+// configure(req) which checks both and reports a request outside the domain as InvalidArgument. The
+// domains partition the valid requests: exactly one kind accepts each.
 #pragma once
 
 #include <absl/status/status.h>
@@ -94,6 +93,7 @@ absl::StatusOr<RxBufCfg> configure_kind(const RxBufRequest& req) {
 template <RxBufPlatform P = ManaPlatform>
 struct StandardRxBufPolicy {
   static constexpr std::string_view kName = "standard";
+  static constexpr RxBufKind kKind = RxBufKind::kStandard;
 
   static constexpr bool accepts(const RxBufRequest& req) noexcept {
     return !req.xdp && rxbuf_internal::fits_half_page<P>(req);
@@ -116,6 +116,7 @@ struct StandardRxBufPolicy {
 template <RxBufPlatform P = ManaPlatform>
 struct JumboRxBufPolicy {
   static constexpr std::string_view kName = "jumbo";
+  static constexpr RxBufKind kKind = RxBufKind::kJumbo;
 
   static constexpr bool accepts(const RxBufRequest& req) noexcept {
     return !req.xdp && !rxbuf_internal::fits_half_page<P>(req);
@@ -141,6 +142,7 @@ struct JumboRxBufPolicy {
 template <RxBufPlatform P = ManaPlatform>
 struct XdpRxBufPolicy {
   static constexpr std::string_view kName = "xdp";
+  static constexpr RxBufKind kKind = RxBufKind::kXdp;
 
   static constexpr bool accepts(const RxBufRequest& req) noexcept { return req.xdp; }
   static constexpr RxBufCfg layout(const RxBufRequest& req) noexcept {
