@@ -1,16 +1,19 @@
 // Tests of the AF_XDP example's pagefrag models: UmemProvider through the
-// MemoryProvider conformance suite, UmemDma's offset addressing, and
+// MemoryProvider conformance suite, UmemDma through the DmaBackend one plus
+// its offset addressing, and
 // AfXdpRxBufPolicy's layout guarantee (headroom + largest frame + tailroom fit
 // the stride; the registered chunk accepts every such frame) checked by
 // properties against arithmetic written out here, plus worked examples.
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "examples/afxdp/afxdp_rxbuf_policy.h"
 #include "examples/afxdp/umem_dma.h"
 #include "examples/afxdp/umem_provider.h"
+#include "tests/dma/dma_conformance.h"
 #include "tests/memory/provider_conformance.h"
 #include "tests/support/rc_doctest.h"
 
@@ -27,6 +30,39 @@ struct UmemModel {
 };
 
 TEST_CASE_TEMPLATE_INVOKE(memory_provider_conformance, UmemModel<4096>, UmemModel<65536>);
+
+// The UMEM the UmemDma model maps; its "device" is the kernel, which reads
+// and writes UMEM offsets directly.
+alignas(4096) std::byte g_umem[4 * 4096];
+
+struct UmemDmaModel {
+  using Backend = UmemDma;
+  static constexpr const char* kName = "UmemDma";
+  static constexpr bool kTracksMappings = false;  // counts mappings, keeps no table
+  static constexpr bool kFixedTranslation = true;  // Iova = offset in the UMEM
+  static UmemDma& backend() {
+    static UmemDma dma({g_umem, sizeof(g_umem)});
+    return dma;
+  }
+  static std::span<std::byte> memory(std::size_t bytes) {
+    REQUIRE(bytes <= sizeof(g_umem));
+    std::memset(g_umem, 0, sizeof(g_umem));
+    return {g_umem, sizeof(g_umem)};
+  }
+  static absl::Status device_write(UmemDma& d, pagefrag::Iova iova,
+                                   std::span<const std::byte> bytes) {
+    if (iova.value() + bytes.size() > sizeof(g_umem)) return absl::OutOfRangeError("outside UMEM");
+    if (!bytes.empty()) std::memcpy(d.va_of(iova.value()), bytes.data(), bytes.size());
+    return absl::OkStatus();
+  }
+  static absl::Status device_read(UmemDma& d, pagefrag::Iova iova, std::span<std::byte> out) {
+    if (iova.value() + out.size() > sizeof(g_umem)) return absl::OutOfRangeError("outside UMEM");
+    std::memcpy(out.data(), d.va_of(iova.value()), out.size());
+    return absl::OkStatus();
+  }
+};
+
+TEST_CASE_TEMPLATE_INVOKE(dma_backend_conformance, UmemDmaModel);
 
 TEST_CASE("UmemProvider: the registered area is the pages plus a tail no page owns") {
   auto made = UmemProvider::create({.page_size = 65536, .pages = 3, .tail_bytes = 8192});
@@ -143,6 +179,11 @@ TEST_CASE("AfXdpRxBufPolicy: every accepted layout keeps every frame inside its 
     RC_ASSERT(cfg->alloc_size < 256 + frame + 64 + 64);  // and no more than one line of slack
     RC_ASSERT(cfg->frag_count == page_size / cfg->alloc_size);
     RC_ASSERT(cfg->frag_count >= 1);
+    RC_ASSERT(cfg->order == 0u);
+    // RxBufCfg's own invariants: truesize is the stride for fragments, the
+    // whole page for one buffer per page.
+    RC_ASSERT(cfg->truesize == (cfg->frag_count > 1 ? cfg->alloc_size : page_size));
+    RC_ASSERT(std::uint64_t{cfg->frag_count} * cfg->alloc_size <= page_size);
     const std::uint32_t chunk = Policy::chunk_size(*cfg);
     RC_ASSERT(chunk >= 2048 && chunk <= 4096);
     RC_ASSERT(chunk - 256 >= frame);  // the kernel accepts len <= chunk - 256 - headroom

@@ -84,9 +84,13 @@ TEST_CASE("one owner allocates, three threads recycle: every page comes back") {
   int failed = 0;
   for (int i = 0; i < kPages; ++i) {
     Page* page = (*pool)->alloc();
-    if (page == nullptr) {
-      ++failed;  // provider exhausted for a moment: the data path reports null
-      continue;
+    // The provider may be exhausted while the recyclers lag behind (how far
+    // depends on scheduling): the data path reports null, and the owner polls
+    // again, as a driver would on its next NAPI round.
+    while (page == nullptr) {
+      ++failed;
+      std::this_thread::yield();
+      page = (*pool)->alloc();
     }
     page->va[0] = std::byte{1};  // the owner writes the page, the remote reads it
     if (i % 5 == 0) {
@@ -97,11 +101,11 @@ TEST_CASE("one owner allocates, three threads recycle: every page comes back") {
   }
   for (auto& q : queues) q.close();
   for (auto& t : threads) t.join();
-  CHECK(failed == 0);
   CHECK((*pool)->inflight() == 0);
   const PoolStatsSnapshot s = (*pool)->stats();
   CHECK(s.recycle_ring + s.recycle_ring_full + s.recycle_cached ==
         static_cast<std::uint64_t>(kPages));
+  CHECK(s.alloc_fail == static_cast<std::uint64_t>(failed));
   pool->reset();
   CHECK(provider.allocated_blocks() == 0);
 }

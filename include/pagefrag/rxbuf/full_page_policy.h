@@ -7,10 +7,6 @@
 // order get_order(alloc_size), kind kFullPage, truesize the whole block.
 #pragma once
 
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-
-#include <cstdint>
 #include <string_view>
 
 #include "pagefrag/rxbuf/kind_policies.h"
@@ -21,21 +17,14 @@
 namespace pagefrag {
 
 template <RxBufPlatform P = ManaPlatform>
-struct FullPageRxBufPolicy {
+struct FullPageRxBufPolicy : rxbuf_internal::ValidatingPolicy<FullPageRxBufPolicy<P>, P> {
   static constexpr std::string_view kName = "full-page";
 
   // The layout for req. Precondition: validate_rxbuf_request<P>(req) is ok.
-  // constexpr, any thread.
+  // constexpr, any thread. configure(req) (from ValidatingPolicy) validates first.
   static constexpr RxBufCfg select(const RxBufRequest& req) noexcept {
     if (XdpRxBufPolicy<P>::accepts(req)) return XdpRxBufPolicy<P>::layout(req);
-    return rxbuf_internal::one_per_block<P>(
-        req, RxBufKind::kFullPage, skb_data_align<P>(std::uint64_t{req.mtu} + rxbuf_pad<P>()), 0);
-  }
-
-  // Validates req, then select(req). Setup path, any thread.
-  static absl::StatusOr<RxBufCfg> configure(const RxBufRequest& req) {
-    if (absl::Status valid = validate_rxbuf_request<P>(req); !valid.ok()) return valid;
-    return select(req);
+    return rxbuf_internal::unfragmented<P>(req, RxBufKind::kFullPage);
   }
 };
 

@@ -8,9 +8,6 @@
 // layouts. This is the policy the others are measured against.
 #pragma once
 
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-
 #include <string_view>
 
 #include "pagefrag/rxbuf/kind_policies.h"
@@ -21,21 +18,15 @@
 namespace pagefrag {
 
 template <RxBufPlatform P = ManaPlatform>
-struct KernelRxBufPolicy {
+struct KernelRxBufPolicy : rxbuf_internal::ValidatingPolicy<KernelRxBufPolicy<P>, P> {
   static constexpr std::string_view kName = "kernel";
 
   // The layout for req. Precondition: validate_rxbuf_request<P>(req) is ok.
-  // constexpr, any thread.
+  // constexpr, any thread. configure(req) (from ValidatingPolicy) validates first.
   static constexpr RxBufCfg select(const RxBufRequest& req) noexcept {
     if (XdpRxBufPolicy<P>::accepts(req)) return XdpRxBufPolicy<P>::layout(req);
     if (JumboRxBufPolicy<P>::accepts(req)) return JumboRxBufPolicy<P>::layout(req);
     return StandardRxBufPolicy<P>::layout(req);
-  }
-
-  // Validates req, then select(req). Setup path, any thread.
-  static absl::StatusOr<RxBufCfg> configure(const RxBufRequest& req) {
-    if (absl::Status valid = validate_rxbuf_request<P>(req); !valid.ok()) return valid;
-    return select(req);
   }
 };
 

@@ -50,6 +50,13 @@ constexpr RxBufCfg one_per_block(const RxBufRequest& req, RxBufKind kind, std::u
                   .truesize = static_cast<std::uint32_t>(req.page_size << order)};
 }
 
+// One buffer of SKB_DATA_ALIGN(mtu + pad) bytes per block, no headroom: the
+// kernel's jumbo layout, and the full-page one without XDP.
+template <RxBufPlatform P>
+constexpr RxBufCfg unfragmented(const RxBufRequest& req, RxBufKind kind) noexcept {
+  return one_per_block<P>(req, kind, skb_data_align<P>(std::uint64_t{req.mtu} + rxbuf_pad<P>()), 0);
+}
+
 // The fragment stride for req.mtu: ALIGN(SKB_DATA_ALIGN(mtu + pad), frag alignment).
 template <RxBufPlatform P>
 constexpr std::uint64_t fragment_stride(const RxBufRequest& req) noexcept {
@@ -122,8 +129,7 @@ struct JumboRxBufPolicy {
     return !req.xdp && !rxbuf_internal::fits_half_page<P>(req);
   }
   static constexpr RxBufCfg layout(const RxBufRequest& req) noexcept {
-    return rxbuf_internal::one_per_block<P>(
-        req, RxBufKind::kJumbo, skb_data_align<P>(std::uint64_t{req.mtu} + rxbuf_pad<P>()), 0);
+    return rxbuf_internal::unfragmented<P>(req, RxBufKind::kJumbo);
   }
   // Setup path, any thread.
   static absl::StatusOr<RxBufCfg> configure(const RxBufRequest& req) {

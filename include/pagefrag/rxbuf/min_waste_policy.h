@@ -14,9 +14,6 @@
 // 42.6 % less.
 #pragma once
 
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-
 #include <cstdint>
 #include <string_view>
 
@@ -29,11 +26,11 @@
 namespace pagefrag {
 
 template <RxBufPlatform P = ManaPlatform>
-struct MinWasteRxBufPolicy {
+struct MinWasteRxBufPolicy : rxbuf_internal::ValidatingPolicy<MinWasteRxBufPolicy<P>, P> {
   static constexpr std::string_view kName = "min-waste";
 
   // The layout for req. Precondition: validate_rxbuf_request<P>(req) is ok.
-  // constexpr, any thread.
+  // constexpr, any thread. configure(req) (from ValidatingPolicy) validates first.
   static constexpr RxBufCfg select(const RxBufRequest& req) noexcept {
     RxBufCfg best = KernelRxBufPolicy<P>::select(req);
     if (req.xdp) return best;
@@ -44,12 +41,6 @@ struct MinWasteRxBufPolicy {
       }
     }
     return best;
-  }
-
-  // Validates req, then select(req). Setup path, any thread.
-  static absl::StatusOr<RxBufCfg> configure(const RxBufRequest& req) {
-    if (absl::Status valid = validate_rxbuf_request<P>(req); !valid.ok()) return valid;
-    return select(req);
   }
 
  private:

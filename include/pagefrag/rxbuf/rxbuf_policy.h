@@ -87,4 +87,19 @@ absl::Status validate_rxbuf_request(const RxBufRequest& req) {
   return absl::OkStatus();
 }
 
+namespace rxbuf_internal {
+
+// Base of the policies that lay out every valid request (a constexpr
+// Derived::select(req) with a valid req as precondition): gives them their
+// configure(), which validates and then selects.
+template <class Derived, RxBufPlatform P>
+struct ValidatingPolicy {
+  // Setup path, any thread.
+  static absl::StatusOr<RxBufCfg> configure(const RxBufRequest& req) {
+    if (absl::Status valid = validate_rxbuf_request<P>(req); !valid.ok()) return valid;
+    return Derived::select(req);
+  }
+};
+
+}  // namespace rxbuf_internal
 }  // namespace pagefrag
