@@ -61,6 +61,7 @@ TEST_CASE("oversize frames are truncated by the device and dropped by the driver
   r.traffic(1000, [](std::uint64_t seq) { return seq % 2 ? 2000u : 1000u; });
   CHECK(drops(r, DropReason::kTruncated) == 500);
   CHECK(r.dev.counters().frames_truncated.load() == 500);
+  CHECK(r.port->format_stats().find("q0_rx_drop_truncated: 500\n") != std::string::npos);
   CHECK(r.good.load() == 500);
   CHECK(r.balanced());
   r.teardown_and_check_leaks();
