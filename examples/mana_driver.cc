@@ -546,7 +546,8 @@ int report(const Config& c, const RunResult& r, const Verifier& v) {
   const double truesize = t.received ? static_cast<double>(r.truesize_sum) / t.received : 0;
   const bool balanced = t.sent == t.received + t.dropped;
   const bool ok = balanced && v.corrupt.load() == 0 && r.unsynced_reads == 0 &&
-                  r.leaked_pages == 0 && r.leaked_mappings == 0 && r.inflight == 0;
+                  r.dma_faults == 0 && r.leaked_pages == 0 && r.leaked_mappings == 0 &&
+                  r.inflight == 0;
   std::string out;
   auto row = [&out](std::string_view k, const std::string& val) {
     fmt::format_to(std::back_inserter(out), "  {:<30} {}\n", k, val);
@@ -583,6 +584,65 @@ int report(const Config& c, const RunResult& r, const Verifier& v) {
   return ok ? 0 : 1;
 }
 
+ManaPortOptions port_options(const Config& c, unsigned max_order, FaultInjector& injector,
+                             Verifier& ver) {
+  ManaPortOptions opts;
+  opts.num_queues = c.queues;
+  opts.rx_queue_size = c.queue_size;
+  opts.mtu = c.mtu;
+  opts.max_order = max_order;
+  opts.policy = c.policy_fn;
+  opts.injector = &injector;
+  opts.sink = make_sink(ver);
+  return opts;
+}
+
+void verify_on_wire(Device& dev, Verifier& ver) {
+  dev.set_wire([&ver](std::uint32_t, std::span<const std::byte> f) {
+    std::uint64_t seq = 0;
+    const bool ok = verify_frame(f.data(), static_cast<std::uint32_t>(f.size()), &seq);
+    (ok ? ver.verified_wire : ver.corrupt).fetch_add(1, std::memory_order_relaxed);
+  });
+}
+
+// Runs the generator and the control thread until every frame is accounted.
+void run_traffic(Port& port, Device& dev, const Config& c, RunResult& r) {
+  const std::uint32_t max_frame = std::max(kMinFrame, c.mtu + 14);
+  std::atomic<std::uint64_t> progress{0};
+  std::atomic<bool> done{false};
+  const auto start = std::chrono::steady_clock::now();
+  std::thread control([&] { control_loop(port, c, progress, done, dev); });
+  generate(dev, c, max_frame, progress);
+  progress.store(c.packets);
+  wait_accounted(port, dev, c);
+  done.store(true, std::memory_order_release);
+  control.join();
+  wait_accounted(port, dev, c);
+  r.totals = account(port, dev);
+  r.totals.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Reads the final configuration, tears the port down and reads what the
+// teardown left behind.
+void finish(Port& port, const Device& dev, RunResult& r) {
+  r.cfg = port.rxbuf_cfg();
+  r.final_mtu = port.mtu();
+  r.final_xdp = port.xdp_attached();
+  r.final_full_page = port.full_page();
+  r.queue_bytes = port.queue_bytes_high_water();
+  (void)port.detach();
+  r.reconfigurations = port.reconfigurations();
+  r.failed_reconfigurations = port.failed_reconfigurations();
+  const PortTotals pt = port.totals();
+  r.truesize_sum = pt.rx_truesize;
+  r.unsynced_reads = pt.rx_unsynced_reads;
+  r.inflight = port.inflight_at_destroy();
+  r.corrupted_cqes = dev.counters().completions_corrupted.load();
+  r.dma_faults = dev.counters().dma_faults.load() + dev.counters().tx_faults.load();
+  r.truncated = dev.counters().frames_truncated.load();
+  r.tx_frames = dev.counters().tx_frames.load();
+}
+
 int run(const Config& c) {
   const unsigned max_order = 4;
   absl::StatusOr<HeapProvider> provider = HeapProvider::create(
@@ -590,80 +650,37 @@ int run(const Config& c) {
        .capacity = provider_capacity(c, max_order)});
   if (!provider.ok()) usage_error(std::string(provider.status().message()));
   RunResult r;
-  {
-    MockDma dma(MockDmaOptions{.mode = c.dma, .seed = c.seed, .on_leak = [](std::string_view) {}});
-    sim::SimDeviceOptions dopts;
-    dopts.coalesce = 4;
-    dopts.corrupt_probability = c.p_bad_cqe;
-    dopts.seed = c.seed;
-    Device dev(dma, dopts);
-    Verifier ver;
-    dev.set_wire([&ver](std::uint32_t, std::span<const std::byte> f) {
-      std::uint64_t seq = 0;
-      if (verify_frame(f.data(), static_cast<std::uint32_t>(f.size()), &seq)) {
-        ver.verified_wire.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        ver.corrupt.fetch_add(1, std::memory_order_relaxed);
-      }
-    });
-    FaultInjector injector(c.seed);
-    ManaPortOptions opts;
-    opts.num_queues = c.queues;
-    opts.rx_queue_size = c.queue_size;
-    opts.mtu = c.mtu;
-    opts.max_order = max_order;
-    opts.policy = c.policy_fn;
-    opts.injector = &injector;
-    opts.sink = make_sink(ver);
-    absl::StatusOr<std::unique_ptr<Port>> port = Port::create(*provider, dma, dev, opts);
-    if (!port.ok()) usage_error(std::string(port.status().message()));
-    if (c.xdp != XdpMode::kNone) {
-      if (absl::Status s = (*port)->set_xdp(make_program(c.xdp, c.queues)); !s.ok()) {
-        usage_error(std::string(s.message()));
-      }
+  Verifier ver;
+  MockDma dma(MockDmaOptions{.mode = c.dma, .seed = c.seed, .on_leak = [](std::string_view) {}});
+  sim::SimDeviceOptions dopts;
+  dopts.coalesce = 4;
+  dopts.corrupt_probability = c.p_bad_cqe;
+  dopts.seed = c.seed;
+  Device dev(dma, dopts);
+  verify_on_wire(dev, ver);
+  FaultInjector injector(c.seed);
+  absl::StatusOr<std::unique_ptr<Port>> port =
+      Port::create(*provider, dma, dev, port_options(c, max_order, injector, ver));
+  if (!port.ok()) usage_error(std::string(port.status().message()));
+  if (c.xdp != XdpMode::kNone) {
+    if (absl::Status s = (*port)->set_xdp(make_program(c.xdp, c.queues)); !s.ok()) {
+      usage_error(std::string(s.message()));
     }
-    if (absl::Status s = attach_with_retries(**port, &r.attach_failures); !s.ok()) {
-      std::fprintf(stderr, "error: attach failed: %s\n", std::string(s.message()).c_str());
-      return 1;
-    }
-    // Faults are injected once the port is up: into refills on the data
-    // path and into every reconfiguration, which must fail cleanly.
-    injector.set_probability(FaultCategory::kAlloc, c.p_alloc);
-    injector.set_probability(FaultCategory::kDmaMap, c.p_dma_map);
-    const std::uint32_t max_frame = std::max(kMinFrame, c.mtu + 14);
-    std::atomic<std::uint64_t> progress{0};
-    std::atomic<bool> done{false};
-    const auto start = std::chrono::steady_clock::now();
-    std::thread control([&] { control_loop(**port, c, progress, done, dev); });
-    generate(dev, c, max_frame, progress);
-    progress.store(c.packets);
-    wait_accounted(**port, dev, c);
-    done.store(true, std::memory_order_release);
-    control.join();
-    wait_accounted(**port, dev, c);
-    r.totals = account(**port, dev);
-    r.totals.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    r.cfg = (*port)->rxbuf_cfg();
-    r.final_mtu = (*port)->mtu();
-    r.final_xdp = (*port)->xdp_attached();
-    r.final_full_page = (*port)->full_page();
-    r.queue_bytes = (*port)->queue_bytes_high_water();
-    (void)(*port)->detach();
-    r.reconfigurations = (*port)->reconfigurations();
-    r.failed_reconfigurations = (*port)->failed_reconfigurations();
-    const PortTotals pt = (*port)->totals();
-    r.truesize_sum = pt.rx_truesize;
-    r.unsynced_reads = pt.rx_unsynced_reads;
-    r.inflight = (*port)->inflight_at_destroy();
-    port->reset();
-    r.leaked_mappings = dma.live_mappings();
-    r.corrupted_cqes = dev.counters().completions_corrupted.load();
-    r.dma_faults = dev.counters().dma_faults.load();
-    r.truncated = dev.counters().frames_truncated.load();
-    r.tx_frames = dev.counters().tx_frames.load();
-    r.leaked_pages = provider->allocated_blocks();
-    return report(c, r, ver);
   }
+  if (absl::Status s = attach_with_retries(**port, &r.attach_failures); !s.ok()) {
+    std::fprintf(stderr, "error: attach failed: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  // Faults are injected once the port is up: into refills on the data path
+  // and into every reconfiguration, which must fail cleanly.
+  injector.set_probability(FaultCategory::kAlloc, c.p_alloc);
+  injector.set_probability(FaultCategory::kDmaMap, c.p_dma_map);
+  run_traffic(**port, dev, c, r);
+  finish(**port, dev, r);
+  port->reset();
+  r.leaked_mappings = dma.live_mappings();
+  r.leaked_pages = provider->allocated_blocks();
+  return report(c, r, ver);
 }
 
 }  // namespace
