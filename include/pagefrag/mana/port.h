@@ -153,29 +153,33 @@ class ManaPort {
     return apply(std::move(next));
   }
 
-  // Threaded = false only: polls queue q from the thread that owns it.
+  // Threaded = false only: polls queue q from the thread that owns its pool
+  // (the control thread, which created it). Returns the work done.
   std::uint32_t poll(std::uint32_t q, std::uint32_t budget) {
     PAGEFRAG_CHECK(!opts_.threaded, "poll() on a threaded port");
     if (!up_ || q >= queues_.size()) return 0;
     return queues_[q]->poll(budget);
   }
 
-  // --- state and statistics (any thread; values may be stale while a
-  // reconfiguration runs) ---
+  // --- state: control thread (the only writer) ---
   bool is_up() const { return up_; }
   std::uint32_t mtu() const { return settings_.mtu; }
   bool xdp_attached() const { return settings_.xdp != nullptr; }
   bool full_page() const { return settings_.full_page; }
   const RxBufCfg& rxbuf_cfg() const { return cfg_; }
+
+  // --- statistics: any thread (counters may lag a running poller) ---
   std::uint32_t num_queues() const { return opts_.num_queues; }
   const ManaPortOptions& options() const { return opts_; }
   const QueueStats& queue_stats(std::uint32_t q) const { return *stats_[q]; }
   std::uint64_t reconfigurations() const { return reconfigurations_.get(); }
   std::uint64_t failed_reconfigurations() const { return failed_reconfigurations_.get(); }
   // Pages that had not returned to a queue's pool when it was destroyed.
+  // Any thread.
   std::uint64_t inflight_at_destroy() const { return inflight_at_destroy_.get(); }
   // The largest held-bytes high-water mark of one queue's pool in the
-  // current configuration (the last one when down).
+  // current configuration (the last one when down). Any thread; waits for a
+  // running reconfiguration.
   std::size_t queue_bytes_high_water() const {
     std::lock_guard lock(control_mu_);
     if (!up_) return last_queue_bytes_hw_;
@@ -183,6 +187,8 @@ class ManaPort {
     for (const auto& q : queues_) hw = std::max(hw, q->held_bytes_high_water());
     return hw;
   }
+  // Sums of every queue's counters, and ethtool -S style text of the port
+  // and of each queue ("q<N>_<counter>: value" lines). Any thread.
   PortTotals totals() const;
   std::string format_stats() const;
 
