@@ -528,7 +528,7 @@ std::string json_report(const Config& c, const RunResult& r, const Verifier& v, 
       "\"drops_by_reason\":{{{}}},\"corrupt\":{},\"unsynced_reads\":{},\"verified\":{},"
       "\"leaked_pages\":{},\"leaked_mappings\":{},\"inflight_pages\":{},\"frags_per_page\":{},"
       "\"truesize_per_packet\":{:.1f},\"queue_bytes\":{},\"reconfigurations\":{},"
-      "\"failed_reconfigurations\":{},\"mpps\":{:.3f},\"seconds\":{:.3f},\"page_size\":{},"
+      "\"failed_reconfigurations\":{},\"mpps\":{:.4f},\"seconds\":{:.3f},\"page_size\":{},"
       "\"mtu\":{},\"queues\":{},\"queue_size\":{},\"policy\":\"{}\",\"xdp\":\"{}\",\"dma\":\"{}\","
       "\"final_kind\":\"{}\",\"corrupted_cqes\":{},\"truncated\":{},\"tx_frames\":{}}}",
       r.totals.sent, r.totals.received, r.totals.dropped, drops, v.corrupt.load(),
