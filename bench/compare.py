@@ -33,6 +33,7 @@ import dataclasses
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -269,6 +270,69 @@ def collect(suites: list[Suite], root: Path, rounds: int, quick: bool,
 
 
 # --------------------------------------------------------------------------
+# Instruction counts (callgrind): a noise-free second view
+# --------------------------------------------------------------------------
+
+# Callgrind zeroes its counters when the timed loop starts and dumps them when
+# it ends, so each dump is exactly one run of one benchmark's loop; the last
+# dump is the run Google Benchmark reports.
+CALLGRIND = ["valgrind", "--tool=callgrind", "--zero-before=benchmark::State::StartKeepRunning()",
+             "--dump-before=benchmark::State::FinishKeepRunning()"]
+
+
+def count_instructions(binary: Path, bench: str) -> Optional[float]:
+    """Instructions per object of one single-thread Google Benchmark, or None
+    when valgrind is absent or the benchmark did not run."""
+    with tempfile.TemporaryDirectory(prefix="pagefrag-callgrind-") as tmp:
+        out = Path(tmp) / "out.json"
+        cmd = [*CALLGRIND, f"--callgrind-out-file={tmp}/cg.%p", str(binary),
+               f"--benchmark_filter=^{re.escape(bench)}$", "--benchmark_min_time=0.01",
+               f"--benchmark_out={out}", "--benchmark_out_format=json"]
+        try:
+            subprocess.run(cmd, capture_output=True, timeout=600, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        dumps = sorted(Path(tmp).glob("cg.*.*"), key=lambda p: int(p.suffix[1:]))
+        runs = [b for b in json.loads(out.read_text()).get("benchmarks", [])
+                if b.get("run_type") == "iteration" and not b.get("error_occurred")]
+        if not dumps or len(runs) != 1:
+            return None
+        summary = next(line for line in dumps[-1].read_text().splitlines()
+                       if line.startswith("summary:"))
+        ir_per_iteration = int(summary.split()[1]) / runs[0]["iterations"]
+        return ir_per_iteration / items_per_iteration(runs[0])
+
+
+def items_per_iteration(bench: dict) -> float:
+    """Objects one iteration handles: items_per_second times the time per
+    iteration it was computed from (1 when the benchmark counts no items)."""
+    rate = bench.get("items_per_second")
+    if not rate:
+        return 1.0
+    scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[bench["time_unit"]]
+    chosen = "real_time" if bench["name"].endswith("/real_time") else "cpu_time"
+    return round(rate * bench[chosen] * scale)
+
+
+def instruction_counts(root: Path, samples: dict[str, list[float]], log) -> dict[str, float]:
+    """Instructions per object of both sides of every single-thread time ratio."""
+    counts: dict[str, float] = {}
+    suites = {s.name: s for s in SUITES}
+    for spec in RATIOS:
+        if spec.speedup or spec.ours is None or spec.baseline is None:
+            continue
+        for side in (spec.ours, spec.baseline):
+            suite, bench = side.split(":", 1)
+            if side in counts or side not in samples or bench.endswith("/real_time"):
+                continue
+            ir = count_instructions(root / suites[suite].binary, bench)
+            if ir is not None:
+                counts[side] = ir
+                log(f"callgrind: {side}: {ir:.1f} instructions per object")
+    return counts
+
+
+# --------------------------------------------------------------------------
 # Statistics and the report
 # --------------------------------------------------------------------------
 
@@ -306,6 +370,16 @@ def compute_ratio(spec: Ratio, samples: dict[str, list[float]],
                   ours_median=statistics.median(ours), baseline_median=statistics.median(base))
     result["met"] = meets(result["value"], spec.target)
     return result
+
+
+def attach_instructions(ratios: dict, counts: dict[str, float]) -> None:
+    """Adds both sides' instructions per object, and their ratio, to each
+    time ratio whose two sides were counted."""
+    for r in ratios.values():
+        if r.get("ours") in counts and r.get("baseline") in counts:
+            r["ours_ir"] = counts[r["ours"]]
+            r["baseline_ir"] = counts[r["baseline"]]
+            r["ir_ratio"] = r["ours_ir"] / r["baseline_ir"]
 
 
 def compute_value(key: str, samples: dict[str, list[float]], missing: dict[str, str]) -> dict:
@@ -356,7 +430,9 @@ def print_table(samples: dict[str, list[float]], ratios: dict, values: dict,
             continue
         spread = f"{min(r['per_round']):.3g}..{max(r['per_round']):.3g}"
         met = "yes" if r["met"] else "NO"
-        print(f"{key:<36} {r['value']:>8.4g} {r['target']:>9}  {met:<4} {spread}")
+        ir = (f"  (instructions/object {r['ours_ir']:.1f} vs {r['baseline_ir']:.1f}: "
+              f"{r['ir_ratio']:.3g})" if "ir_ratio" in r else "")
+        print(f"{key:<36} {r['value']:>8.4g} {r['target']:>9}  {met:<4} {spread}{ir}")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -367,6 +443,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=None,
                    help="rounds (repetitions) per benchmark; default 5, --quick 2; "
                         "a full run needs >= 5")
+    p.add_argument("--no_callgrind", action="store_true",
+                   help="skip counting instructions per object under callgrind (a full run "
+                        "counts both sides of each single-thread ratio; --quick never does)")
     p.add_argument("--out", type=Path, default=None,
                    help="write every sample, the machine and the method here as JSON "
                         "(what bench/report.py reads)")
@@ -390,6 +469,8 @@ def main(argv: list[str]) -> int:
     samples, missing = collect(SUITES, root, args.rounds, args.quick, log)
     ratios = {spec.key: compute_ratio(spec, samples, missing) for spec in RATIOS}
     values = {key: compute_value(key, samples, missing) for key in VALUES}
+    counts = {} if args.quick or args.no_callgrind else instruction_counts(root, samples, log)
+    attach_instructions(ratios, counts)
     print_table(samples, ratios, values, missing)
     if args.out:
         doc = {"machine": machine_info(),
@@ -399,7 +480,8 @@ def main(argv: list[str]) -> int:
                                                                 else s.full)]
                                      for s in SUITES},
                           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))},
-               "samples": samples, "missing": missing, "ratios": ratios, "values": values}
+               "samples": samples, "missing": missing, "ratios": ratios, "values": values,
+               "instructions": counts}
         args.out.write_text(json.dumps(doc, indent=1) + "\n")
         log(f"wrote {args.out}")
     line = {key: r["value"] for key, r in {**ratios, **values}.items()}

@@ -70,6 +70,30 @@ class RatioTest(unittest.TestCase):
         self.assertEqual(r["why_null"], "binary not built")
 
 
+class ItemsPerIterationTest(unittest.TestCase):
+    def test_bulk_of_32(self):
+        # 32 objects per 0.32 us of CPU time -> 1e8 objects/s.
+        bench = {"name": "B", "time_unit": "us", "cpu_time": 0.32, "real_time": 5.0,
+                 "items_per_second": 1e8}
+        self.assertEqual(compare.items_per_iteration(bench), 32)
+
+    def test_real_time_benchmarks_use_real_time(self):
+        bench = {"name": "H/real_time", "time_unit": "ns", "cpu_time": 1.0, "real_time": 640.0,
+                 "items_per_second": 5e7}
+        self.assertEqual(compare.items_per_iteration(bench), 32)
+
+    def test_no_items_is_one(self):
+        self.assertEqual(compare.items_per_iteration({"name": "X"}), 1.0)
+
+
+class AttachInstructionsTest(unittest.TestCase):
+    def test_ratio_of_counts_when_both_sides_counted(self):
+        ratios = {"a": {"ours": "p:x", "baseline": "d:y"}, "b": {"ours": "p:z", "baseline": "d:y"}}
+        compare.attach_instructions(ratios, {"p:x": 21.0, "d:y": 63.0})
+        self.assertAlmostEqual(ratios["a"]["ir_ratio"], 1 / 3)
+        self.assertNotIn("ir_ratio", ratios["b"])
+
+
 class ParseRxTest(unittest.TestCase):
     def test_last_line_mpps_and_queue_bytes(self):
         stdout = "table line\n" + json.dumps({"mpps": 1.25, "queue_bytes": 1966080}) + "\n"

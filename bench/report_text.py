@@ -59,11 +59,14 @@ def section_summary(results: dict) -> list[str]:
            "Time ratios are ours / baseline of time per object (lower is better); "
            "*speedup* ratios are ours / baseline of packets per second (higher is better). "
            "Each is the median of the per-round ratios; the spread is their min..max.", "",
-           "| key | value | target | met | ours (median) | baseline (median) | spread | what |",
-           "|---|---|---|---|---|---|---|---|"]
+           "Where both sides are single-threaded, callgrind's instructions per object are "
+           "shown too: deterministic, so immune to this shared machine's noise.", "",
+           "| key | value | target | met | ours (median) | baseline (median) | spread | "
+           "instructions/object (ratio) | what |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for key, r in {**results["ratios"], **results["values"]}.items():
         if r["value"] is None:
-            out.append(f"| `{key}` | null | {r['target']} | - | | | | "
+            out.append(f"| `{key}` | null | {r['target']} | - | | | | | "
                        f"not measured: {r['why_null']} |")
             continue
         met = "yes" if r["met"] else f"**no** ({miss_by(r)})"
@@ -71,8 +74,10 @@ def section_summary(results: dict) -> list[str]:
         ours = f"{r['ours_median']:.4g} (`{r['ours']}`)" if "ours_median" in r else ""
         base = f"{r['baseline_median']:.4g} (`{r['baseline']}`)" if "baseline_median" in r else ""
         value = fmt_bytes(r["value"]) if key.startswith("queue_bytes") else f"{r['value']:.3g}"
+        ir = (f"{r['ours_ir']:.1f} vs {r['baseline_ir']:.1f} ({r['ir_ratio']:.3g})"
+              if "ir_ratio" in r else "")
         out.append(f"| `{key}` | {value} | {r['target']} | {met} | {ours} | {base} | "
-                   f"{spread} | {r.get('what', r.get('metric', ''))} |")
+                   f"{spread} | {ir} | {r.get('what', r.get('metric', ''))} |")
     return out + [""]
 
 

@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "pagefrag/base/check.h"
+
 namespace pagefrag {
 
 // Valid request ranges that do not depend on the platform.
@@ -84,8 +86,10 @@ struct RxBufCfg {
   // Whether each buffer is a whole block (no fragments).
   constexpr bool one_per_block() const noexcept { return frag_count == 1; }
   // Blocks a page pool for an RX ring of queue_size entries holds:
-  // queue_size / frag_count + 1, the kernel's sizing.
+  // queue_size / frag_count + 1, the kernel's sizing. Precondition: a cfg a
+  // policy returned (frag_count >= 1).
   constexpr std::uint32_t pool_size(std::uint32_t queue_size) const noexcept {
+    PAGEFRAG_DCHECK(frag_count >= 1, "pool_size of an RxBufCfg with frag_count 0");
     return queue_size / frag_count + 1;
   }
   // Bytes that pool holds when full: pool_size(queue_size) * block_bytes().
