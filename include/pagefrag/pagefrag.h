@@ -10,6 +10,7 @@
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/dma/premapped_region.h"
 #include "pagefrag/dma/vfio_dma.h"
+#include "pagefrag/frag/fragment_allocator.h"
 #include "pagefrag/mana/device.h"
 #include "pagefrag/mana/fault.h"
 #include "pagefrag/mana/gdma.h"

@@ -34,14 +34,17 @@ HeapProvider make_provider() {
 class PageQueue {
  public:
   void push(Page* page) {
-    std::lock_guard<std::mutex> lock(mu_);
+    // Bounded, so the owner never outruns the freeing threads by more than
+    // the provider holds.
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return pages_.size() < 256; });
     pages_.push_back(page);
-    cv_.notify_one();
+    cv_.notify_all();
   }
   void close() {
     std::lock_guard<std::mutex> lock(mu_);
     closed_ = true;
-    cv_.notify_one();
+    cv_.notify_all();
   }
   // nullptr once closed and empty.
   Page* pop() {
@@ -50,6 +53,7 @@ class PageQueue {
     if (pages_.empty()) return nullptr;
     Page* page = pages_.front();
     pages_.pop_front();
+    cv_.notify_all();
     return page;
   }
 

@@ -1,0 +1,198 @@
+// Unit tests of FragmentAllocator: the page_pool_alloc() carving rules with
+// hand-computed offsets and truesizes, the bias scheme (owner frees leave the
+// shared count untouched; a page with nothing left recycles at once), remote
+// frees, the watch set and destruction with fragments outstanding. Oracles:
+// arithmetic from the kernel's rules, the provider's block count, and the
+// pool's in-flight count against pages held by hand.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <set>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "pagefrag/dma/no_dma.h"
+#include "pagefrag/frag/fragment_allocator.h"
+#include "pagefrag/memory/heap_provider.h"
+#include "pagefrag/pool/page_pool.h"
+
+namespace pagefrag {
+namespace {
+
+using Pool = PagePool<HeapProvider, NoDma>;
+using Frags = FragmentAllocator<Pool>;
+
+struct Fixture {
+  explicit Fixture(std::size_t page_size, FragmentAllocatorParams fp = {}) {
+    auto p = HeapProvider::create({.page_size = page_size, .max_order = 0,
+                                   .capacity = page_size * 256});
+    REQUIRE(p.ok());
+    provider.emplace(*std::move(p));
+    auto pp = Pool::create(*provider, dma, {.pool_size = 64, .flags = kPagePoolDmaMap});
+    REQUIRE(pp.ok());
+    pool = *std::move(pp);
+    auto f = Frags::create(*pool, fp);
+    REQUIRE(f.ok());
+    frags.emplace(*std::move(f));
+  }
+  ~Fixture() {
+    frags.reset();
+    pool.reset();
+    CHECK(provider->allocated_blocks() == 0);
+  }
+  std::optional<HeapProvider> provider;
+  NoDma dma;
+  Pool::Handle pool;
+  std::optional<Frags> frags;
+};
+
+TEST_CASE("create rejects a bad alignment or watch capacity") {
+  Fixture f(4096);
+  for (std::uint32_t align : {0u, 4u, 48u, 8192u}) {
+    auto a = Frags::create(*f.pool, {.align = align, .watch_capacity = 8});
+    REQUIRE_FALSE(a.ok());
+    CHECK(std::string(a.status().message()).find("align") != std::string::npos);
+  }
+  CHECK_FALSE(Frags::create(*f.pool, {.align = 64, .watch_capacity = 0}).ok());
+}
+
+TEST_CASE("1856-byte fragments in a 64 KiB page: 35 per page, the last one to the end") {
+  Fixture f(65536);
+  std::vector<Frag> got;
+  for (int i = 0; i < 36; ++i) got.push_back(f.frags->alloc_frag(1856));
+  for (int i = 0; i < 35; ++i) {
+    CHECK(got[i].page == got[0].page);
+    CHECK(got[i].offset == 1856u * i);  // 1856 is a multiple of 64
+    CHECK(got[i].va == got[0].page->va + 1856 * i);
+    CHECK(got[i].iova == Pool::dma_addr(got[0].page) + 1856u * i);
+    CHECK(got[i].truesize == (i < 34 ? 1856u : 65536u - 34 * 1856u));
+  }
+  CHECK(got[34].truesize == 2432u);
+  CHECK(got[35].page != got[0].page);
+  CHECK(got[35].offset == 0);
+  for (const Frag& g : got) f.frags->free_frag(g.page);
+}
+
+TEST_CASE("sizes round to the alignment; 2 * size > page bytes takes a whole page") {
+  Fixture f(4096);
+  Frag a = f.frags->alloc_frag(1);
+  Frag b = f.frags->alloc_frag(65);
+  CHECK(a.truesize == 64);
+  CHECK(b.offset == 64);
+  CHECK(b.truesize == 128);
+  Frag whole = f.frags->alloc_frag(2049);  // rounds to 2112; 2 * 2112 > 4096
+  CHECK(whole.page != a.page);
+  CHECK(whole.offset == 0);
+  CHECK(whole.truesize == 4096);
+  // 2 * 2048 == 4096: still a fragment. It fits after the 192 bytes used;
+  // a second would not, so it takes the rest of the page.
+  Frag half1 = f.frags->alloc_frag(2048);
+  CHECK(half1.page == a.page);
+  CHECK(half1.offset == 192);
+  CHECK(half1.truesize == 4096 - 192);
+  Frag half2 = f.frags->alloc_frag(2048);
+  Frag half3 = f.frags->alloc_frag(2048);
+  CHECK(half2.page != a.page);
+  CHECK(half2.offset == 0);
+  CHECK(half2.truesize == 2048);
+  CHECK(half3.page == half2.page);
+  CHECK(half3.offset == 2048);
+  CHECK(half3.truesize == 2048);
+  for (const Frag& g : {a, b, whole, half1, half2, half3}) f.frags->free_frag(g.page);
+  CHECK_FALSE(f.frags->alloc_frag(0));
+  CHECK_FALSE(f.frags->alloc_frag(4097));
+  CHECK(f.frags->stats().alloc_fail == 2);
+  CHECK(f.frags->stats().full_pages == 1);
+
+  Fixture g(4096, {.align = 256, .watch_capacity = 8});
+  Frag c = g.frags->alloc_frag(1);
+  Frag d = g.frags->alloc_frag(1);
+  CHECK(d.offset == 256);
+  g.frags->free_frag(c.va);
+  g.frags->free_frag(d.va);
+}
+
+TEST_CASE("owner frees never touch the shared count; an emptied page recycles at retirement") {
+  Fixture f(4096);
+  Frag a = f.frags->alloc_frag(1024);
+  Frag b = f.frags->alloc_frag(1024);
+  Page* page = a.page;
+  f.frags->free_frag(a.page);
+  f.frags->free_frag(b.page);
+  CHECK(page->ref.load() == kFragBias);  // no atomic read-modify-write happened
+  CHECK(f.pool->inflight() == 1);        // still the fragment page
+  Frag c = f.frags->alloc_frag(1024);
+  Frag d = f.frags->alloc_frag(1024);  // the last: retires the page, 2 still out
+  CHECK(d.truesize == 1024);
+  CHECK(f.frags->current_page() == nullptr);
+  CHECK(f.frags->is_watched(page));
+  f.frags->free_frag(c.page);
+  CHECK(f.pool->inflight() == 1);
+  f.frags->free_frag(d.page);  // the owner's free completes it: recycled
+  CHECK(f.pool->inflight() == 0);
+  CHECK(page->ref.load() == 1);
+  CHECK(f.frags->stats().pages_merged == 0);
+  // An emptied page is recycled the moment it retires.
+  Frag e = f.frags->alloc_frag(2048);
+  f.frags->free_frag(e.page);
+  Frag g = f.frags->alloc_frag(2048);
+  f.frags->free_frag(g.page);
+  CHECK(f.pool->inflight() == 0);
+}
+
+TEST_CASE("a page whose last free is remote: merged at retirement, or found by reclaim()") {
+  Fixture f(4096);
+  // Remote free before retirement: merged, the last remote free recycles.
+  Frag a = f.frags->alloc_frag(2048);
+  Frags::free_frag_remote(a.page);
+  Frag b = f.frags->alloc_frag(2048);
+  CHECK(f.frags->stats().pages_merged == 1);
+  CHECK(f.pool->inflight() == 1);
+  CHECK(a.page->ref.load() == 1);  // one fragment still out
+  Frags::free_frag_remote(b.page);
+  CHECK(f.pool->inflight() == 0);
+  CHECK(f.pool->stats().recycle_ring == 1);
+  // No remote free before retirement: watched; remote frees alone leave it
+  // for reclaim().
+  Frag c = f.frags->alloc_frag(2048);
+  Frag d = f.frags->alloc_frag(2048);
+  CHECK(f.frags->is_watched(c.page));
+  Frags::free_frag_remote(c.page);
+  Frags::free_frag_remote(d.page);
+  CHECK(f.pool->inflight() == 1);
+  f.frags->reclaim();
+  CHECK(f.pool->inflight() == 0);
+  CHECK(f.frags->watched_pages() == 0);
+}
+
+TEST_CASE("a full watch set merges a page; merged pages still recycle exactly once") {
+  Fixture f(4096, {.align = 64, .watch_capacity = 2});
+  std::vector<Frag> out;
+  for (int i = 0; i < 8; ++i) out.push_back(f.frags->alloc_frag(2048));  // 4 pages, all watched
+  CHECK(f.frags->watched_pages() == 2);
+  CHECK(f.frags->stats().pages_evicted == 2);
+  CHECK(f.pool->inflight() == 4);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (i % 2 == 0) {
+      f.frags->free_frag(out[i].page);
+    } else {
+      Frags::free_frag_remote(out[i].page);
+    }
+  }
+  f.frags->reclaim();
+  CHECK(f.pool->inflight() == 0);
+}
+
+TEST_CASE("destroying the allocator with fragments out: remote frees bring every page back") {
+  Fixture f(4096);
+  std::vector<Frag> out;
+  for (int i = 0; i < 5; ++i) out.push_back(f.frags->alloc_frag(1000));
+  f.frags.reset();
+  CHECK(f.pool->inflight() == 2);
+  for (const Frag& g : out) Frags::free_frag_remote(g.page);
+  CHECK(f.pool->inflight() == 0);
+}
+
+}  // namespace
+}  // namespace pagefrag

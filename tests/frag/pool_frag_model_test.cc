@@ -1,0 +1,365 @@
+// Stateful model test (rapidcheck rc::state) of PagePool + FragmentAllocator.
+//
+// The model is written from the specification alone: it carves fragments by
+// the page_pool_alloc() rules (round to the alignment; a whole page when
+// 2 * size > page bytes; the last fragment that fits takes the rest of the
+// page) and counts the pages the pool must have handed out. Commands drive
+// the owner paths (Alloc, AllocBulk, RecycleDirect, AllocFrag, FreeFragOwner,
+// PutPage direct, Reclaim) and the any-thread paths (RecycleRemote,
+// FreeFragRemote, PutPage not direct) and Destroy, after which only the
+// any-thread returns remain. After every command the system must match:
+//   - each fragment's page, offset and truesize as the model predicts; va =
+//     page va + offset, iova = page dma + offset, offset aligned;
+//   - all live fragments and pages pairwise disjoint in memory and inside
+//     their pages (an early recycle would make two of them overlap);
+//   - in-flight pages = pages the test holds + pages with live fragments +
+//     the fragment page + watched pages (after Reclaim, no watched page
+//     without live fragments);
+//   - held bytes = the provider's own count of allocated blocks x page bytes,
+//     high water >= every held value seen;
+//   - stats: alloc_fast = pages handed out by the model's count, and pages
+//     handed out - in flight = pages returned by the four recycle counters;
+//   - after Destroy, the provider holds exactly the pages still out, and at
+//     the end every page is back (HeapProvider aborts on a double release).
+// Run against each DMA backend with RC_PARAMS=max_success=1000 (BUILD).
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include <rapidcheck/state.h>
+
+#include "pagefrag/dma/no_dma.h"
+#include "pagefrag/frag/fragment_allocator.h"
+#include "pagefrag/memory/heap_provider.h"
+#include "pagefrag/pool/page_pool.h"
+#include "tests/support/rc_doctest.h"
+
+namespace pagefrag {
+namespace {
+
+// ---------------------------------------------------------------- the model
+
+struct MFrag {
+  int page;  // model page id
+  std::uint32_t offset;
+  std::uint32_t truesize;
+};
+
+struct Model {
+  std::uint32_t page_bytes = 0;
+  std::uint32_t align = 64;
+  bool destroyed = false;
+  int next_page = 0;
+  int cur_page = -1;  // the fragment page, -1 for none
+  std::uint32_t cur_off = 0;
+  std::vector<MFrag> frags;
+  std::vector<int> pages;       // whole pages the test holds (model ids)
+  std::uint64_t handed_out = 0;  // pages the pool handed out
+
+  // The spec's page_pool_alloc(): the fragment a request gets, or nullopt.
+  // Updates the carving state.
+  std::optional<MFrag> carve(std::uint32_t size) {
+    const std::uint64_t r = (std::uint64_t{size} + align - 1) / align * align;
+    if (size == 0 || r > page_bytes) return std::nullopt;
+    if (2 * r > page_bytes) {
+      ++handed_out;
+      return MFrag{next_page++, 0, page_bytes};
+    }
+    if (cur_page < 0 || cur_off + r > page_bytes) {
+      cur_page = next_page++;
+      cur_off = 0;
+      ++handed_out;
+    }
+    MFrag f{cur_page, cur_off, static_cast<std::uint32_t>(r)};
+    cur_off += static_cast<std::uint32_t>(r);
+    if (cur_off + r > page_bytes) {
+      f.truesize = page_bytes - f.offset;
+      cur_page = -1;
+    }
+    return f;
+  }
+};
+
+// ------------------------------------------------------- the system under test
+
+template <class Dma>
+struct Sut {
+  using Pool = PagePool<HeapProvider, Dma>;
+  using Frags = FragmentAllocator<Pool>;
+
+  Sut(std::uint32_t page_size, Dma dma_backend) : dma(std::move(dma_backend)) {
+    auto p = HeapProvider::create(
+        {.page_size = page_size, .max_order = 0, .capacity = std::size_t{page_size} * 2048});
+    RC_ASSERT(p.ok());
+    provider.emplace(*std::move(p));
+    auto pp = Pool::create(*provider, dma,
+                           {.pool_size = 16, .max_len = page_size, .flags = kPagePoolAllFlags});
+    RC_ASSERT(pp.ok());
+    pool = *std::move(pp);
+    pool_id = pool->id();
+    frag_alloc.emplace(*Frags::create(*pool));
+  }
+
+  Dma dma;
+  std::optional<HeapProvider> provider;
+  typename Pool::Handle pool;
+  std::optional<Frags> frag_alloc;
+  std::uint64_t pool_id = 0;
+  std::vector<Frag> frags;   // parallel to Model::frags
+  std::vector<Page*> pages;  // parallel to Model::pages
+  std::map<int, Page*> page_of_id;
+  std::size_t high_water_seen = 0;
+};
+
+template <class Dma>
+using Cmd = rc::state::Command<Model, Sut<Dma>>;
+
+// The post-conditions that hold after every command (module comment).
+template <class Dma>
+void check_invariants(const Model& m, Sut<Dma>& s) {
+  using Pool = typename Sut<Dma>::Pool;
+  const std::size_t page_bytes = m.page_bytes;
+  // Disjoint and inside their pages.
+  std::vector<std::pair<const std::byte*, const std::byte*>> ranges;
+  std::set<Page*> live_pages;
+  for (const Frag& f : s.frags) {
+    RC_ASSERT(f.offset + std::size_t{f.truesize} <= page_bytes);
+    RC_ASSERT(f.offset % m.align == 0);
+    RC_ASSERT(f.va == f.page->va + f.offset);
+    RC_ASSERT(f.iova == Pool::dma_addr(f.page) + f.offset);
+    ranges.emplace_back(f.va, f.va + f.truesize);
+    live_pages.insert(f.page);
+  }
+  for (Page* p : s.pages) ranges.emplace_back(p->va, p->va + page_bytes);
+  std::sort(ranges.begin(), ranges.end());
+  for (std::size_t i = 1; i < ranges.size(); ++i) RC_ASSERT(ranges[i - 1].second <= ranges[i].first);
+  RC_ASSERT(s.provider->allocated_blocks() >= live_pages.size() + s.pages.size());
+  if (m.destroyed) {
+    RC_ASSERT(s.provider->allocated_blocks() == live_pages.size() + s.pages.size());
+    return;
+  }
+  // In flight: held pages + pages of live fragments + fragment page + watched.
+  auto& fa = *s.frag_alloc;
+  std::set<Page*> held = live_pages;
+  if (fa.current_page() != nullptr) held.insert(fa.current_page());
+  RC_ASSERT((fa.current_page() != nullptr) == (m.cur_page >= 0));
+  if (m.cur_page >= 0) RC_ASSERT(fa.current_page() == s.page_of_id.at(m.cur_page));
+  std::size_t watched_held = 0;
+  for (Page* p : held) watched_held += fa.is_watched(p) ? 1 : 0;
+  const std::size_t inflight = s.pages.size() + held.size() + fa.watched_pages() - watched_held;
+  RC_ASSERT(s.pool->inflight() == static_cast<std::int64_t>(inflight));
+  // Held bytes against the provider's own count.
+  const PoolStatsSnapshot st = s.pool->stats();
+  RC_ASSERT(st.held_bytes == s.provider->allocated_blocks() * page_bytes);
+  s.high_water_seen = std::max(s.high_water_seen, st.held_bytes);
+  RC_ASSERT(st.held_bytes_high_water >= s.high_water_seen);
+  // Stats against the model.
+  RC_ASSERT(st.alloc_fast == m.handed_out);
+  RC_ASSERT(st.alloc_fast - static_cast<std::uint64_t>(st.inflight) ==
+            st.recycle_cached + st.recycle_ring + st.recycle_ring_full +
+                st.recycle_released_refcnt);
+}
+
+// ---------------------------------------------------------------- commands
+
+template <class Dma>
+struct Alloc : Cmd<Dma> {
+  void checkPreconditions(const Model& m) const override { RC_PRE(!m.destroyed); }
+  void apply(Model& m) const override {
+    m.pages.push_back(m.next_page++);
+    ++m.handed_out;
+  }
+  void run(const Model& m, Sut<Dma>& s) const override {
+    Page* p = s.pool->alloc();
+    RC_ASSERT(p != nullptr);
+    RC_ASSERT(p->ref.load() == 1);
+    s.pages.push_back(p);
+    check_invariants(this->nextState(m), s);
+  }
+  void show(std::ostream& os) const override { os << "Alloc"; }
+};
+
+template <class Dma>
+struct AllocBulk : Cmd<Dma> {
+  std::size_t n = *rc::gen::inRange<std::size_t>(1, 9);
+  void checkPreconditions(const Model& m) const override { RC_PRE(!m.destroyed); }
+  void apply(Model& m) const override {
+    for (std::size_t i = 0; i < n; ++i) m.pages.push_back(m.next_page++);
+    m.handed_out += n;
+  }
+  void run(const Model& m, Sut<Dma>& s) const override {
+    std::vector<Page*> got(n);
+    RC_ASSERT(s.pool->alloc_bulk(got.data(), n) == n);
+    s.pages.insert(s.pages.end(), got.begin(), got.end());
+    check_invariants(this->nextState(m), s);
+  }
+  void show(std::ostream& os) const override { os << "AllocBulk(" << n << ")"; }
+};
+
+// Returns whole page i; how: 0 recycle_direct, 1 recycle (any thread),
+// 2 put_page direct, 3 put_page from any thread.
+template <class Dma>
+struct ReturnPage : Cmd<Dma> {
+  explicit ReturnPage(const Model& m)
+      : i(*rc::gen::inRange<std::size_t>(0, std::max<std::size_t>(m.pages.size(), 1))),
+        how(*rc::gen::inRange(0, 4)) {}
+  std::size_t i;
+  int how;
+  void checkPreconditions(const Model& m) const override {
+    RC_PRE(i < m.pages.size());
+    RC_PRE(!m.destroyed || how == 1 || how == 3);  // after Destroy: any-thread paths only
+  }
+  void apply(Model& m) const override { m.pages.erase(m.pages.begin() + static_cast<long>(i)); }
+  void run(const Model& m, Sut<Dma>& s) const override {
+    using Pool = typename Sut<Dma>::Pool;
+    Page* p = s.pages[i];
+    s.pages.erase(s.pages.begin() + static_cast<long>(i));
+    Pool* pool = static_cast<Pool*>(p->pool);
+    switch (how) {
+      case 0: pool->recycle_direct(p); break;
+      case 1: pool->recycle(p); break;
+      case 2: pool->put_page(p, -1, true); break;
+      default: pool->put_page(p, 100, false); break;
+    }
+    check_invariants(this->nextState(m), s);
+  }
+  void show(std::ostream& os) const override {
+    static constexpr const char* kNames[] = {"RecycleDirect", "RecycleRemote", "PutPageDirect",
+                                             "PutPageRemote"};
+    os << kNames[how] << "(" << i << ")";
+  }
+};
+
+template <class Dma>
+struct AllocFrag : Cmd<Dma> {
+  explicit AllocFrag(const Model& m)
+      : size(*rc::gen::weightedOneOf<std::uint32_t>(
+            {{6, rc::gen::element<std::uint32_t>(1, 64, 100, 1500, 1856, 2048)},
+             {2, rc::gen::inRange<std::uint32_t>(1, m.page_bytes + 1)},
+             {1, rc::gen::element<std::uint32_t>(0, m.page_bytes / 2, m.page_bytes / 2 + 1,
+                                                 m.page_bytes, m.page_bytes + 1)}})) {}
+  std::uint32_t size;
+  void checkPreconditions(const Model& m) const override { RC_PRE(!m.destroyed); }
+  void apply(Model& m) const override {
+    if (std::optional<MFrag> f = m.carve(size)) m.frags.push_back(*f);
+  }
+  void run(const Model& m, Sut<Dma>& s) const override {
+    Model next = m;
+    const std::optional<MFrag> want = next.carve(size);
+    const Frag got = s.frag_alloc->alloc_frag(size);
+    RC_ASSERT(static_cast<bool>(got) == want.has_value());
+    if (want) {
+      RC_ASSERT(got.offset == want->offset);
+      RC_ASSERT(got.truesize == want->truesize);
+      auto [it, fresh] = s.page_of_id.try_emplace(want->page, got.page);
+      RC_ASSERT(it->second == got.page);  // same model page, same Page
+      if (fresh) {
+        for (const Frag& f : s.frags) RC_ASSERT(f.page != got.page);
+        for (Page* p : s.pages) RC_ASSERT(p != got.page);
+      }
+      s.frags.push_back(got);
+      next.frags.push_back(*want);
+    }
+    check_invariants(next, s);
+  }
+  void show(std::ostream& os) const override { os << "AllocFrag(" << size << ")"; }
+};
+
+template <class Dma>
+struct FreeFrag : Cmd<Dma> {
+  explicit FreeFrag(const Model& m)
+      : i(*rc::gen::inRange<std::size_t>(0, std::max<std::size_t>(m.frags.size(), 1))),
+        remote(*rc::gen::arbitrary<bool>()),
+        by_va(*rc::gen::arbitrary<bool>()) {}
+  std::size_t i;
+  bool remote;
+  bool by_va;
+  void checkPreconditions(const Model& m) const override {
+    RC_PRE(i < m.frags.size());
+    RC_PRE(!m.destroyed || remote);
+  }
+  void apply(Model& m) const override { m.frags.erase(m.frags.begin() + static_cast<long>(i)); }
+  void run(const Model& m, Sut<Dma>& s) const override {
+    const Frag f = s.frags[i];
+    s.frags.erase(s.frags.begin() + static_cast<long>(i));
+    if (remote) {
+      Sut<Dma>::Frags::free_frag_remote(f.page);
+    } else if (by_va) {
+      s.frag_alloc->free_frag(f.va + f.truesize / 2);
+    } else {
+      s.frag_alloc->free_frag(f.page);
+    }
+    check_invariants(this->nextState(m), s);
+  }
+  void show(std::ostream& os) const override {
+    os << (remote ? "FreeFragRemote(" : "FreeFragOwner(") << i << (by_va ? ", by va)" : ")");
+  }
+};
+
+template <class Dma>
+struct Reclaim : Cmd<Dma> {
+  void checkPreconditions(const Model& m) const override { RC_PRE(!m.destroyed); }
+  void run(const Model& m, Sut<Dma>& s) const override {
+    s.frag_alloc->reclaim();
+    std::set<Page*> live;
+    for (const Frag& f : s.frags) live.insert(f.page);
+    if (s.frag_alloc->current_page() != nullptr) live.insert(s.frag_alloc->current_page());
+    std::size_t watched_live = 0;
+    for (Page* p : live) watched_live += s.frag_alloc->is_watched(p) ? 1 : 0;
+    RC_ASSERT(s.frag_alloc->watched_pages() == watched_live);
+    check_invariants(m, s);
+  }
+  void show(std::ostream& os) const override { os << "Reclaim"; }
+};
+
+template <class Dma>
+struct Destroy : Cmd<Dma> {
+  void checkPreconditions(const Model& m) const override { RC_PRE(!m.destroyed); }
+  void apply(Model& m) const override {
+    m.destroyed = true;
+    m.cur_page = -1;
+  }
+  void run(const Model& m, Sut<Dma>& s) const override {
+    s.frag_alloc.reset();
+    s.pool.reset();
+    check_invariants(this->nextState(m), s);
+  }
+  void show(std::ostream& os) const override { os << "Destroy"; }
+};
+
+// Runs command sequences against a fresh system each; at the end returns
+// everything from "another thread" and checks every page came back.
+template <class Dma, class MakeDma>
+void check_model(std::uint32_t page_size, MakeDma make_dma) {
+  Model initial;
+  initial.page_bytes = page_size;
+  Sut<Dma> sut(page_size, make_dma());
+  rc::state::check(initial, sut,
+                   rc::state::gen::execOneOfWithArgs<Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>,
+                                                     AllocFrag<Dma>, AllocFrag<Dma>,
+                                                     FreeFrag<Dma>, FreeFrag<Dma>, Reclaim<Dma>,
+                                                     Destroy<Dma>>());
+  for (const Frag& f : sut.frags) Sut<Dma>::Frags::free_frag_remote(f.page);
+  for (Page* p : sut.pages) static_cast<typename Sut<Dma>::Pool*>(p->pool)->recycle(p);
+  sut.frag_alloc.reset();
+  sut.pool.reset();
+  RC_ASSERT(sut.provider->allocated_blocks() == 0u);
+  for (const StuckPagePool& stuck : stuck_page_pools()) RC_ASSERT(stuck.pool_id != sut.pool_id);
+}
+
+TEST_CASE("model: PagePool + FragmentAllocator, 4 KiB pages, NoDma") {
+  PAGEFRAG_RC_CHECK("4 KiB", [] { check_model<NoDma>(4096, [] { return NoDma{}; }); });
+}
+
+TEST_CASE("model: PagePool + FragmentAllocator, 64 KiB pages, NoDma") {
+  PAGEFRAG_RC_CHECK("64 KiB", [] { check_model<NoDma>(65536, [] { return NoDma{}; }); });
+}
+
+}  // namespace
+}  // namespace pagefrag
