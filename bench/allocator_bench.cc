@@ -88,8 +88,10 @@ BENCHMARK(BM_AtomicUncontended);
 
 // ---------------------------------------------------------------- page pool
 
-template <class P>
-void page_alloc_recycle_direct(benchmark::State& state) {
+// alloc + recycle_direct (cache only), or alloc + recycle() through the
+// ring, every 64th alloc then refilling the cache from it.
+template <class P, bool kRing>
+void page_alloc_recycle(benchmark::State& state) {
   std::optional<HeapProvider> provider = make_provider(state, 4096);
   if (!provider) return;
   NoDma dma;
@@ -98,36 +100,26 @@ void page_alloc_recycle_direct(benchmark::State& state) {
   for (auto _ : state) {
     Page* page = (*pool)->alloc();
     touch(page->va, ++n);
-    (*pool)->recycle_direct(page);
+    if constexpr (kRing) {
+      (*pool)->recycle(page);
+    } else {
+      (*pool)->recycle_direct(page);
+    }
   }
   state.SetItemsProcessed(state.iterations());
 }
 
 void BM_PageAllocRecycleDirect(benchmark::State& state) {
-  page_alloc_recycle_direct<Pool>(state);
+  page_alloc_recycle<Pool, false>(state);
 }
 BENCHMARK(BM_PageAllocRecycleDirect);
 
 void BM_PageAllocRecycleDirectNoStats(benchmark::State& state) {
-  page_alloc_recycle_direct<QuietPool>(state);
+  page_alloc_recycle<QuietPool, false>(state);
 }
 BENCHMARK(BM_PageAllocRecycleDirectNoStats);
 
-// alloc from the cache, recycle() into the ring; every 64th alloc refills
-// the cache from the ring.
-void BM_PageRingPath(benchmark::State& state) {
-  std::optional<HeapProvider> provider = make_provider(state, 4096);
-  if (!provider) return;
-  NoDma dma;
-  auto pool = Pool::create(*provider, dma, {.pool_size = 1024});
-  std::uint64_t n = 0;
-  for (auto _ : state) {
-    Page* page = (*pool)->alloc();
-    touch(page->va, ++n);
-    (*pool)->recycle(page);
-  }
-  state.SetItemsProcessed(state.iterations());
-}
+void BM_PageRingPath(benchmark::State& state) { page_alloc_recycle<Pool, true>(state); }
 BENCHMARK(BM_PageRingPath);
 
 // Pages straight from the provider: a fresh pool takes 64 pages in one bulk

@@ -45,25 +45,20 @@ PAGEFRAG_NOINLINE void count_page_alloc_recycle_direct(Pool& pool) {
   }
 }
 
-PAGEFRAG_NOINLINE void count_frag_owner_alloc_free(Frags& frags, std::vector<Page*>& window,
-                                                   std::uint32_t stride) {
+// One fragment cut and the oldest of a FIFO window freed, per operation:
+// by the owner (free_frag) or through the any-thread path.
+template <bool kRemote>
+PAGEFRAG_NOINLINE void count_frag_alloc_free(Frags& frags, std::vector<Page*>& window,
+                                             std::uint32_t stride) {
   std::size_t next = 0;
   for (std::uint64_t i = 0; i < kOps; ++i) {
     const Frag f = frags.alloc_frag(stride);
     touch(f.va, i);
-    frags.free_frag(window[next]);
-    window[next] = f.page;
-    next = next + 1 == window.size() ? 0 : next + 1;
-  }
-}
-
-PAGEFRAG_NOINLINE void count_frag_alloc_remote_free(Frags& frags, std::vector<Page*>& window,
-                                                    std::uint32_t stride) {
-  std::size_t next = 0;
-  for (std::uint64_t i = 0; i < kOps; ++i) {
-    const Frag f = frags.alloc_frag(stride);
-    touch(f.va, i);
-    Frags::free_frag_remote(window[next]);
+    if constexpr (kRemote) {
+      Frags::free_frag_remote(window[next]);
+    } else {
+      frags.free_frag(window[next]);
+    }
     window[next] = f.page;
     next = next + 1 == window.size() ? 0 : next + 1;
   }
@@ -90,10 +85,10 @@ int run() {
     std::vector<Page*> window(1024);
     for (Page*& p : window) p = frags->alloc_frag(1856).page;
     if (remote) {
-      count_frag_alloc_remote_free(*frags, window, 1856);
+      count_frag_alloc_free<true>(*frags, window, 1856);
       for (Page* p : window) Frags::free_frag_remote(p);
     } else {
-      count_frag_owner_alloc_free(*frags, window, 1856);
+      count_frag_alloc_free<false>(*frags, window, 1856);
       for (Page* p : window) frags->free_frag(p);
     }
   }
