@@ -9,7 +9,7 @@
 // map() pins and maps page-aligned CPU ranges with VFIO_IOMMU_MAP_DMA at
 // IOVAs it allocates only inside the valid ranges and below the device's DMA
 // mask (a parameter: many devices address fewer than 64 bits; QEMU's edu has
-// 28), checking RLIMIT_MEMLOCK first; unmap() uses VFIO_IOMMU_UNMAP_DMA.
+// 28), never at IOVA 0, checking RLIMIT_MEMLOCK first; unmap() uses VFIO_IOMMU_UNMAP_DMA.
 // Mapping is per page or per region: maps_whole_regions says a
 // PremappedRegion over a provider is the efficient way (one IOTLB-friendly
 // mapping instead of one per page).
@@ -297,7 +297,9 @@ class VfioDma {
     absl::StatusOr<std::vector<internal::IovaRange>> ranges = internal::parse_iova_ranges(reply);
     if (!ranges.ok()) return ranges.status();
     ranges_ = *std::move(ranges);
-    for (const internal::IovaRange& r : ranges_) iovas_.add_range(r.first, r.last);
+    for (const internal::IovaRange& r : ranges_) {
+      iovas_.add_range(std::max(r.first, iova_page_), r.last);  // never IOVA 0: it reads as null
+    }
     if (params_.dma_mask_bits < 64)
       iovas_.clip_above((std::uint64_t{1} << params_.dma_mask_bits) - 1);
     if (iovas_.empty()) return iova_exhausted(iova_page_);

@@ -194,6 +194,12 @@ class SimDevice {
     });
     return full;
   }
+  // Any thread: whether queue index `q` is steered to a live, unfenced RQ.
+  bool rx_steered(std::uint32_t q) {
+    bool live = false;
+    with_steered(rx_steer_, q, Kind::kRq, [&](Object& o) { live = !o.f.fenced; });
+    return live;
+  }
   // Device thread of queue `q`: writes the pending coalesced completion.
   void flush_rx(std::uint32_t q) {
     with_steered(rx_steer_, q, Kind::kRq, [&](Object& o) {

@@ -1,0 +1,432 @@
+// pagefrag/mana/port.h: ManaPort, a MANA port of N queues with one poller
+// thread per queue, and its control-thread reconfiguration.
+//
+// A port owns N ManaQueues over one memory provider, one DMA backend and one
+// device. Each queue is polled by its own thread (NAPI-like: poll with a
+// budget, yield when idle), which owns that queue's pool.
+//
+// Reconfiguration (attach, detach, set_mtu, set_xdp, set_full_page) runs on
+// a control thread and never leaves the port without buffers:
+//  1. compute the new RxBufCfg with the policy (invalid: the status says
+//     which field and its valid range; nothing changes);
+//  2. while the old queues keep running, build a complete new queue set:
+//     pools, every RX buffer (fragments in fragment mode, so truesize stays
+//     true and nothing is parked), rings and device objects. Any failure
+//     releases what was built and returns; the old MTU / program / mode are
+//     untouched because they were never changed;
+//  3. stop the pollers (napi_disable), fence every RQ and drain it, unsteer,
+//     return every TX and RX buffer, destroy the old pools;
+//  4. steer the device to the new queues and restart the pollers.
+// Steps 3 and 4 cannot fail.
+//
+// Threads: every public call except poll() and the statistics accessors is
+// control-thread only (serialised by a mutex). poll() is for ports created
+// with threaded = false, from the thread that owns that queue.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <fmt/format.h>
+
+#include "pagefrag/base/bits.h"
+#include "pagefrag/base/check.h"
+#include "pagefrag/dma/dma_backend.h"
+#include "pagefrag/mana/device.h"
+#include "pagefrag/mana/fault.h"
+#include "pagefrag/mana/queue.h"
+#include "pagefrag/mana/stats.h"
+#include "pagefrag/mana/xdp.h"
+#include "pagefrag/memory/provider.h"
+#include "pagefrag/rxbuf/full_page_policy.h"
+#include "pagefrag/rxbuf/kernel_policy.h"
+#include "pagefrag/rxbuf/rxbuf_cfg.h"
+
+namespace pagefrag::mana {
+
+// A policy's configure function (RxBufPolicy::configure).
+using RxBufConfigureFn = absl::StatusOr<RxBufCfg> (*)(const RxBufRequest&);
+
+struct ManaPortOptions {
+  std::uint32_t num_queues = 4;       // 1..64
+  std::uint32_t rx_queue_size = 1024; // power of two, 128..8192
+  std::uint32_t tx_queue_size = 256;  // power of two, 2..8192
+  std::uint32_t mtu = 1500;
+  std::uint32_t adapter_mtu = 9216;
+  std::uint32_t max_order = 4;        // the largest page order a policy may pick
+  RxBufConfigureFn policy = &KernelRxBufPolicy<>::configure;
+  bool full_page = false;             // the full-page-rx switch
+  std::uint32_t budget = 64;          // packets per poll
+  bool threaded = true;               // one poller thread per queue
+  FaultInjector* injector = nullptr;  // optional
+  PacketSink sink;                    // the "stack"; called on the polling thread
+  // Test-only: skip the sync for the CPU of received buffers, so a test can
+  // prove it detects the missing sync.
+  bool testing_skip_sync_for_cpu = false;
+};
+
+// Sums over every queue of a port.
+struct PortTotals {
+  std::uint64_t rx_packets = 0;
+  std::uint64_t rx_bytes = 0;
+  std::uint64_t rx_truesize = 0;
+  std::uint64_t rx_dropped = 0;
+  std::array<std::uint64_t, kDropReasonCount> drops{};
+  std::uint64_t rx_unsynced_reads = 0;
+  std::uint64_t rx_cqe_overflow = 0;
+  std::uint64_t xdp_pass = 0, xdp_tx = 0, xdp_redirect = 0;
+  std::uint64_t tx_completed = 0, tx_discarded = 0, tx_remote_returned = 0;
+};
+
+template <MemoryProvider P, DmaBackend D, ManaDevice Device>
+class ManaPort {
+ public:
+  using Provider = InjectingProvider<P>;
+  using Dma = InjectingDma<D>;
+  using Queue = ManaQueue<Provider, Dma, Device>;
+
+  // Control thread. Validates the options; the port starts down (attach()).
+  static absl::StatusOr<std::unique_ptr<ManaPort>> create(P& provider, D& dma, Device& device,
+                                                          ManaPortOptions opts) {
+    if (absl::Status s = validate(opts); !s.ok()) return s;
+    std::unique_ptr<ManaPort> port(new ManaPort(provider, dma, device, std::move(opts)));
+    absl::StatusOr<RxBufCfg> cfg = port->configure(port->settings_);
+    if (!cfg.ok()) return cfg.status();
+    port->cfg_ = *cfg;
+    return port;
+  }
+
+  ManaPort(const ManaPort&) = delete;
+  ManaPort& operator=(const ManaPort&) = delete;
+  ~ManaPort() { (void)detach(); }
+
+  // Control thread. Builds every queue and starts the pollers. On failure
+  // the port stays down with nothing allocated.
+  absl::Status attach() {
+    std::lock_guard lock(control_mu_);
+    if (up_) return absl::OkStatus();
+    absl::StatusOr<std::vector<std::unique_ptr<Queue>>> fresh = build_all(cfg_, settings_);
+    if (!fresh.ok()) return fresh.status();
+    install(*std::move(fresh));
+    up_ = true;
+    start_pollers();
+    return absl::OkStatus();
+  }
+
+  // Control thread. Stops the pollers, fences the device, returns every
+  // buffer and destroys the queues.
+  absl::Status detach() {
+    std::lock_guard lock(control_mu_);
+    if (!up_) return absl::OkStatus();
+    stop_pollers();
+    teardown(queues_);
+    up_ = false;
+    return absl::OkStatus();
+  }
+
+  // Control thread. Changes the MTU (rebuilding the queues when up).
+  absl::Status set_mtu(std::uint32_t mtu) {
+    Settings next = current_settings();
+    next.mtu = mtu;
+    return apply(std::move(next));
+  }
+  // Control thread. Attaches `prog`, or detaches the program when empty.
+  absl::Status set_xdp(XdpProgram prog) {
+    Settings next = current_settings();
+    next.xdp = prog ? std::make_shared<const XdpProgram>(std::move(prog)) : nullptr;
+    return apply(std::move(next));
+  }
+  // Control thread. The full-page-rx switch: one buffer per page.
+  absl::Status set_full_page(bool on) {
+    Settings next = current_settings();
+    next.full_page = on;
+    return apply(std::move(next));
+  }
+
+  // Threaded = false only: polls queue q from the thread that owns its pool
+  // (the control thread, which created it). Returns the work done.
+  std::uint32_t poll(std::uint32_t q, std::uint32_t budget) {
+    PAGEFRAG_CHECK(!opts_.threaded, "poll() on a threaded port");
+    if (!up_ || q >= queues_.size()) return 0;
+    return queues_[q]->poll(budget);
+  }
+
+  // --- state: control thread (the only writer) ---
+  bool is_up() const { return up_; }
+  std::uint32_t mtu() const { return settings_.mtu; }
+  bool xdp_attached() const { return settings_.xdp != nullptr; }
+  bool full_page() const { return settings_.full_page; }
+  const RxBufCfg& rxbuf_cfg() const { return cfg_; }
+
+  // --- statistics: any thread (counters may lag a running poller) ---
+  std::uint32_t num_queues() const { return opts_.num_queues; }
+  const ManaPortOptions& options() const { return opts_; }
+  const QueueStats& queue_stats(std::uint32_t q) const { return *stats_[q]; }
+  std::uint64_t reconfigurations() const { return reconfigurations_.get(); }
+  std::uint64_t failed_reconfigurations() const { return failed_reconfigurations_.get(); }
+  // Pages that had not returned to a queue's pool when it was destroyed.
+  // Any thread.
+  std::uint64_t inflight_at_destroy() const { return inflight_at_destroy_.get(); }
+  // The largest held-bytes high-water mark of one queue's pool in the
+  // current configuration (the last one when down). Any thread; waits for a
+  // running reconfiguration.
+  std::size_t queue_bytes_high_water() const {
+    std::lock_guard lock(control_mu_);
+    if (!up_) return last_queue_bytes_hw_;
+    std::size_t hw = 0;
+    for (const auto& q : queues_) hw = std::max(hw, q->held_bytes_high_water());
+    return hw;
+  }
+  // Sums of every queue's counters, and ethtool -S style text of the port
+  // and of each queue ("q<N>_<counter>: value" lines). Any thread.
+  PortTotals totals() const;
+  std::string format_stats() const;
+
+ private:
+  struct Settings {
+    std::uint32_t mtu = 1500;
+    std::shared_ptr<const XdpProgram> xdp;
+    bool full_page = false;
+  };
+
+  ManaPort(P& provider, D& dma, Device& device, ManaPortOptions opts)
+      : provider_(provider, opts.injector),
+        dma_(dma, opts.injector),
+        device_(&device),
+        opts_(std::move(opts)) {
+    settings_.mtu = opts_.mtu;
+    settings_.full_page = opts_.full_page;
+    for (std::uint32_t i = 0; i < opts_.num_queues; ++i) {
+      stats_.push_back(std::make_unique<QueueStats>());
+    }
+  }
+
+  static absl::Status validate(const ManaPortOptions& o) {
+    auto bad = [](std::string_view field, std::uint64_t v, std::string_view expected) {
+      return absl::InvalidArgumentError(
+          fmt::format("ManaPortOptions.{} = {}; expected {}", field, v, expected));
+    };
+    if (o.num_queues < 1 || o.num_queues > 64) return bad("num_queues", o.num_queues, "1..64");
+    if (!is_power_of_two(o.rx_queue_size) || o.rx_queue_size < 128 || o.rx_queue_size > 8192) {
+      return bad("rx_queue_size", o.rx_queue_size, "a power of two in 128..8192");
+    }
+    if (!is_power_of_two(o.tx_queue_size) || o.tx_queue_size < 2 || o.tx_queue_size > 8192) {
+      return bad("tx_queue_size", o.tx_queue_size, "a power of two in 2..8192");
+    }
+    if (o.budget < 1) return bad("budget", o.budget, "at least 1");
+    if (o.policy == nullptr) return bad("policy", 0, "a configure function");
+    return absl::OkStatus();
+  }
+
+  Settings current_settings() const {
+    std::lock_guard lock(control_mu_);
+    return settings_;
+  }
+
+  absl::StatusOr<RxBufCfg> configure(const Settings& s) const {
+    const RxBufRequest req{.page_size = provider_.page_size(),
+                           .mtu = s.mtu,
+                           .xdp = s.xdp != nullptr,
+                           .adapter_mtu = opts_.adapter_mtu,
+                           .queue_size = opts_.rx_queue_size,
+                           .max_order = std::min(opts_.max_order, provider_.max_order())};
+    RxBufConfigureFn fn = s.full_page ? &FullPageRxBufPolicy<>::configure : opts_.policy;
+    absl::StatusOr<RxBufCfg> cfg = fn(req);
+    if (!cfg.ok()) return cfg;
+    if (cfg->order > provider_.max_order()) {
+      return absl::InvalidArgumentError(fmt::format(
+          "mtu {} needs order-{} pages; expected at most the provider's max_order {}", s.mtu,
+          cfg->order, provider_.max_order()));
+    }
+    return cfg;
+  }
+
+  absl::Status apply(Settings next) {
+    std::lock_guard lock(control_mu_);
+    absl::StatusOr<RxBufCfg> cfg = configure(next);
+    if (!cfg.ok()) return fail(cfg.status());
+    if (!up_) {
+      settings_ = std::move(next);
+      cfg_ = *cfg;
+      return absl::OkStatus();
+    }
+    const bool same_layout = *cfg == cfg_ && (next.xdp != nullptr) == (settings_.xdp != nullptr);
+    if (same_layout) {  // only the program changes: no new buffers needed
+      stop_pollers();
+      for (auto& q : queues_) q->set_xdp(next.xdp.get());
+      settings_ = std::move(next);
+      start_pollers();
+      reconfigurations_.add();
+      return absl::OkStatus();
+    }
+    absl::StatusOr<std::vector<std::unique_ptr<Queue>>> fresh = build_all(*cfg, next);
+    if (!fresh.ok()) return fail(fresh.status());
+    stop_pollers();
+    teardown(queues_);
+    install(*std::move(fresh));
+    settings_ = std::move(next);
+    cfg_ = *cfg;
+    start_pollers();
+    reconfigurations_.add();
+    return absl::OkStatus();
+  }
+
+  absl::Status fail(absl::Status s) {
+    failed_reconfigurations_.add();
+    return s;
+  }
+
+  absl::StatusOr<std::vector<std::unique_ptr<Queue>>> build_all(const RxBufCfg& cfg,
+                                                                const Settings& s) {
+    typename Queue::Env env{&provider_, &dma_, device_, opts_.injector, &opts_.sink,
+                            s.xdp.get(), opts_.testing_skip_sync_for_cpu};
+    const QueueShape shape{cfg, opts_.rx_queue_size, opts_.tx_queue_size};
+    std::vector<std::unique_ptr<Queue>> fresh;
+    fresh.reserve(opts_.num_queues);
+    for (std::uint32_t i = 0; i < opts_.num_queues; ++i) {
+      absl::StatusOr<std::unique_ptr<Queue>> q = Queue::create(env, i, shape, stats_[i].get());
+      if (!q.ok()) {
+        teardown_unsteered(fresh);
+        return q.status();
+      }
+      fresh.push_back(*std::move(q));
+    }
+    return fresh;
+  }
+
+  void install(std::vector<std::unique_ptr<Queue>> fresh) {
+    queues_ = std::move(fresh);
+    for (std::uint32_t i = 0; i < queues_.size(); ++i) {
+      queues_[i]->set_lookup([this](std::uint32_t target) -> Queue* {
+        return target < queues_.size() ? queues_[target].get() : nullptr;
+      });
+      device_->steer_rx(i, queues_[i]->rq_object());
+      device_->steer_tx(i, queues_[i]->sq_object());
+    }
+  }
+
+  // Pollers stopped. Fences and drains every RQ, unsteers, reclaims TX
+  // buffers (which may belong to any queue's pool) before any pool goes.
+  void teardown(std::vector<std::unique_ptr<Queue>>& qs) {
+    for (std::uint32_t i = 0; i < qs.size(); ++i) {
+      qs[i]->clear_fence();
+      device_->fence_rq(qs[i]->rq_object());
+      for (std::uint64_t spins = 0; !qs[i]->fence_seen() && spins < kFenceSpins; ++spins) {
+        qs[i]->poll(opts_.rx_queue_size);
+      }
+    }
+    for (std::uint32_t i = 0; i < qs.size(); ++i) {
+      device_->steer_rx(i, Device::kNoObject);
+      device_->steer_tx(i, Device::kNoObject);
+    }
+    teardown_unsteered(qs);
+  }
+
+  // Queues never steered (or already unsteered): reclaim TX, then destroy.
+  void teardown_unsteered(std::vector<std::unique_ptr<Queue>>& qs) {
+    for (auto& q : qs) q->teardown_tx();
+    std::size_t hw = 0;
+    for (auto& q : qs) {
+      q->release_rx();
+      inflight_at_destroy_.add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, q->inflight())));
+      hw = std::max(hw, q->held_bytes_high_water());
+      q.reset();
+    }
+    if (&qs == &queues_) last_queue_bytes_hw_ = hw;
+    qs.clear();
+  }
+
+  void start_pollers() {
+    if (!opts_.threaded) return;
+    running_.store(true, std::memory_order_release);
+    for (auto& q : queues_) q->pool().release_owner();
+    for (std::uint32_t i = 0; i < queues_.size(); ++i) {
+      threads_.emplace_back([this, q = queues_[i].get()] { poller(q); });
+    }
+  }
+
+  // The poller owns its queue's pool while it runs: the control thread
+  // releases ownership before starting it and claims it back after the join.
+  void poller(Queue* q) {
+    q->pool().claim_owner();
+    while (running_.load(std::memory_order_acquire)) {
+      if (q->poll(opts_.budget) == 0) std::this_thread::yield();
+    }
+    q->pool().release_owner();
+  }
+
+  void stop_pollers() {
+    if (threads_.empty()) return;
+    running_.store(false, std::memory_order_release);
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    for (auto& q : queues_) q->pool().claim_owner();
+  }
+
+  static constexpr std::uint64_t kFenceSpins = 1u << 20;
+
+  Provider provider_;
+  Dma dma_;
+  Device* device_;
+  ManaPortOptions opts_;
+  mutable std::mutex control_mu_;
+  Settings settings_;
+  RxBufCfg cfg_;
+  bool up_ = false;
+  std::vector<std::unique_ptr<Queue>> queues_;
+  std::vector<std::unique_ptr<QueueStats>> stats_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> running_{false};
+  Counter reconfigurations_;
+  Counter failed_reconfigurations_;
+  Counter inflight_at_destroy_;
+  std::size_t last_queue_bytes_hw_ = 0;
+};
+
+template <MemoryProvider P, DmaBackend D, ManaDevice Device>
+PortTotals ManaPort<P, D, Device>::totals() const {
+  PortTotals t;
+  for (const auto& s : stats_) {
+    t.rx_packets += s->rx_packets.get();
+    t.rx_bytes += s->rx_bytes.get();
+    t.rx_truesize += s->rx_truesize.get();
+    t.rx_dropped += s->dropped();
+    for (std::size_t r = 0; r < kDropReasonCount; ++r) t.drops[r] += s->drops[r].get();
+    t.rx_unsynced_reads += s->rx_unsynced_reads.get();
+    t.rx_cqe_overflow += s->rx_cqe_overflow.get();
+    t.xdp_pass += s->xdp_pass.get();
+    t.xdp_tx += s->xdp_tx.get();
+    t.xdp_redirect += s->xdp_redirect.get();
+    t.tx_completed += s->tx_completed.get();
+    t.tx_discarded += s->tx_discarded.get();
+    t.tx_remote_returned += s->tx_remote_returned.get();
+  }
+  return t;
+}
+
+template <MemoryProvider P, DmaBackend D, ManaDevice Device>
+std::string ManaPort<P, D, Device>::format_stats() const {
+  std::string out;
+  const PortTotals t = totals();
+  fmt::format_to(std::back_inserter(out),
+                 "rx_packets: {}\nrx_bytes: {}\nrx_dropped: {}\nreconfigurations: {}\n"
+                 "failed_reconfigurations: {}\n",
+                 t.rx_packets, t.rx_bytes, t.rx_dropped, reconfigurations(),
+                 failed_reconfigurations());
+  for (std::uint32_t q = 0; q < stats_.size(); ++q) {
+    format_queue_stats(out, fmt::format("q{}_", q), *stats_[q]);
+  }
+  return out;
+}
+
+}  // namespace pagefrag::mana

@@ -1,0 +1,541 @@
+// pagefrag/mana/queue.h: ManaQueue, one RX queue and its TX queue: the
+// reference MANA data path over a PagePool and a FragmentAllocator.
+//
+// RX: every slot of the RX work queue holds one buffer (a fragment of a pool
+// page, or in one-per-page mode a whole page, also taken through the
+// fragment allocator so both modes share one reference-count domain) posted
+// as a 32-byte work request. poll() consumes completions up to a budget:
+//  1. validate the device-reported length against the buffer's datasize
+//     BEFORE any sync or read (a bad length: counted drop, buffer re-posted);
+//  2. take a replacement buffer FIRST; if none can be had, count the drop and
+//     re-post the old buffer (the ring never has a hole);
+//  3. sync the old buffer for the CPU over the packet length (never skipped
+//     for fragments: the bounce-buffer bug of the kernel before c72a0f09c57f);
+//  4. run the XDP program if one is attached, else hand the packet up with
+//     its truesize; drops return the buffer to its own pool.
+// Pages stay DMA-mapped for as long as they stay in the pool, in both modes;
+// with XDP attached the pool maps bidirectionally so XDP_TX and REDIRECT can
+// send straight from the RX buffer.
+//
+// TX: XDP_TX and REDIRECT frames are posted on a TX ring whose producers
+// (this queue's poller, other queues' pollers redirecting here) take the TX
+// lock, as the kernel takes the netdev TX queue lock. Completions are
+// processed by this queue's poller, which returns each buffer to its home
+// pool: directly when home is this queue, through the pool's remote recycle
+// path otherwise.
+//
+// Threads: create() and the teardown calls run on the control thread;
+// poll() on the queue's owner (its poller, or the control thread while the
+// poller is stopped); xmit() on any thread.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <utility>
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <fmt/format.h>
+
+#include "pagefrag/base/check.h"
+#include "pagefrag/base/compiler.h"
+#include "pagefrag/base/iova.h"
+#include "pagefrag/dma/dma_backend.h"
+#include "pagefrag/frag/fragment_allocator.h"
+#include "pagefrag/mana/device.h"
+#include "pagefrag/mana/fault.h"
+#include "pagefrag/mana/gdma.h"
+#include "pagefrag/mana/stats.h"
+#include "pagefrag/mana/xdp.h"
+#include "pagefrag/memory/page.h"
+#include "pagefrag/pool/page_pool.h"
+#include "pagefrag/rxbuf/rxbuf_cfg.h"
+
+namespace pagefrag::mana {
+
+// A received frame as the stack sees it: valid during the sink call only;
+// its buffer returns to the pool when the sink returns.
+struct RxPacket {
+  const std::byte* data = nullptr;
+  std::uint32_t len = 0;
+  std::uint32_t truesize = 0;  // bytes of memory the buffer really holds
+  std::uint32_t queue = 0;
+  std::uint32_t hash = 0;
+  bool csum_ok = false;  // the device verified the IP and L4 checksums
+};
+using PacketSink = std::function<void(const RxPacket&)>;
+
+// What a queue needs from its port: the shared provider and DMA backend,
+// the device, and the rest of the port for REDIRECT.
+template <class Provider, class Dma, class Device>
+struct QueueEnv {
+  Provider* provider = nullptr;
+  Dma* dma = nullptr;
+  Device* device = nullptr;
+  FaultInjector* injector = nullptr;
+  const PacketSink* sink = nullptr;
+  const XdpProgram* xdp = nullptr;  // nullptr: no program attached
+  bool testing_skip_sync_for_cpu = false;
+};
+
+// The shape of one queue: its buffer configuration and ring sizes.
+struct QueueShape {
+  RxBufCfg cfg;
+  std::uint32_t rx_size = 1024;  // power of two
+  std::uint32_t tx_size = 256;   // power of two
+};
+
+template <class Provider, class Dma, ManaDevice Device>
+class ManaQueue {
+ public:
+  using Pool = PagePool<Provider, Dma>;
+  using PoolHandle = typename Pool::Handle;
+  using Frags = FragmentAllocator<Pool>;
+  using Env = QueueEnv<Provider, Dma, Device>;
+  // Resolves a queue index to a queue (REDIRECT); nullptr when none.
+  using QueueLookup = std::function<ManaQueue*(std::uint32_t)>;
+
+  ManaQueue(const ManaQueue&) = delete;
+  ManaQueue& operator=(const ManaQueue&) = delete;
+  ~ManaQueue() {
+    release_rx();
+    pool_.reset();  // page_pool_destroy: deferred by the pool while pages are out
+  }
+
+  // Control thread. Builds a complete queue: rings, pool, every RX slot
+  // filled and posted, device RQ and SQ objects created (not yet steered).
+  // All-or-nothing: on failure everything built so far is released and the
+  // status names what failed and what was expected.
+  static absl::StatusOr<std::unique_ptr<ManaQueue>> create(const Env& env, std::uint32_t index,
+                                                           const QueueShape& shape,
+                                                           QueueStats* stats) {
+    if (inject(env.injector, FaultPoint::kRxQueueAlloc)) return alloc_error("rx queue", index);
+    std::unique_ptr<ManaQueue> q(new (std::nothrow) ManaQueue(env, index, shape, stats));
+    if (q == nullptr) return alloc_error("rx queue", index);
+    if (absl::Status s = q->build_rx(); !s.ok()) return s;
+    if (absl::Status s = q->build_tx(); !s.ok()) return s;
+    if (absl::Status s = q->create_device_objects(); !s.ok()) return s;
+    return q;
+  }
+
+  // ----- data path (owner thread) -----
+
+  // Processes TX completions, then RX completions until `budget` packets
+  // are done or the CQ is empty; rings both doorbells once. Returns the RX
+  // work done (packets plus completions that carried none).
+  std::uint32_t poll(std::uint32_t budget) {
+    stats_->rx_polls.add();
+    poll_tx();
+    std::uint32_t done = 0;
+    Cqe cqe;
+    while (done < budget) {
+      const CqeState st = cq_->read(&cqe);
+      if (st == CqeState::kEmpty) break;
+      if (PAGEFRAG_UNLIKELY(st == CqeState::kOverflow)) {
+        stats_->rx_cqe_overflow.add();  // a misbehaving device: stop, like the kernel
+        break;
+      }
+      cq_->advance();
+      stats_->rx_completions.add();
+      done += std::max<std::uint32_t>(1, handle_rx_cqe(cqe));
+    }
+    cq_->ring_doorbell();
+    wq_->post(rx_head_);
+    return done;
+  }
+
+  // Any thread. Posts a frame held in `page` (a buffer of queue `home`) on
+  // this queue's TX ring; the frame is [iova, iova + len). False when the
+  // ring is full (the caller still owns the buffer).
+  bool xmit(ManaQueue* home, Page* page, Iova iova, std::uint32_t len) {
+    std::lock_guard lock(tx_mu_);
+    const std::uint32_t head = tx_head_.load(std::memory_order_relaxed);
+    if (head - tx_completed_.load(std::memory_order_acquire) >= shape_.tx_size) return false;
+    tx_slots_[head & (shape_.tx_size - 1)] = TxSlot{home, page};
+    TxWqe wqe;
+    wqe.header = GdmaWqeHeader::make(1, kInlineOobSmall);
+    wqe.tx_oob[1] = head;
+    wqe.sge = GdmaSge{iova.value(), env_.device->mem_key(), len};
+    env_.dma->sync_for_device(iova, len, DmaDirection::kBidirectional);
+    tx_wq_->write_entry(head, wqe);
+    tx_head_.store(head + 1, std::memory_order_release);
+    tx_wq_->post(head + 1);
+    stats_->tx_posted.add();
+    return true;
+  }
+
+  // Any thread: returns a buffer of THIS queue from another thread (a TX
+  // completion of a redirected frame).
+  static void free_remote(Page* page) { Frags::free_frag_remote(page); }
+
+  // ----- control (control thread, pollers stopped) -----
+
+  std::uint32_t index() const noexcept { return index_; }
+  std::uint32_t rq_object() const noexcept { return rq_obj_; }
+  std::uint32_t sq_object() const noexcept { return sq_obj_; }
+  const QueueShape& shape() const noexcept { return shape_; }
+  void set_lookup(QueueLookup lookup) { lookup_ = std::move(lookup); }
+  void set_xdp(const XdpProgram* prog) { env_.xdp = prog; }
+  bool fence_seen() const noexcept { return fence_seen_; }
+  void clear_fence() noexcept { fence_seen_ = false; }
+  Pool& pool() { return *pool_; }
+
+  // Reclaims every posted-but-uncompleted TX frame (after the SQ was
+  // unsteered: the device no longer reads them) and destroys the SQ object.
+  void teardown_tx() {
+    poll_tx();
+    while (tx_tail_ != tx_head_.load(std::memory_order_acquire)) {
+      return_tx_buffer(tx_slots_[tx_tail_ & (shape_.tx_size - 1)]);
+      ++tx_tail_;
+      stats_->tx_discarded.add();
+    }
+    tx_completed_.store(tx_tail_, std::memory_order_release);
+    if (sq_obj_ != Device::kNoObject) env_.device->destroy(sq_obj_);
+    sq_obj_ = Device::kNoObject;
+  }
+
+  // Control thread, after unsteering: destroys the device objects and
+  // returns every posted RX buffer (and any TX frame still held) to its
+  // pool. The pool itself lives until the queue is destroyed.
+  void release_rx() {
+    if (sq_obj_ != Device::kNoObject) teardown_tx();
+    if (rq_obj_ != Device::kNoObject) env_.device->destroy(rq_obj_);
+    rq_obj_ = Device::kNoObject;
+    if (frags_ && slots_) {
+      for (std::uint32_t i = 0; i < shape_.rx_size; ++i) {
+        if (slots_[i].page != nullptr) frags_->free_frag(slots_[i].page);
+        slots_[i] = RxSlot{};
+      }
+    }
+    frags_.reset();
+  }
+
+  // Pages of this queue's pool not back in it (0 after a clean teardown).
+  std::int64_t inflight() const { return pool_ ? pool_->inflight() : 0; }
+  std::size_t held_bytes_high_water() const { return pool_ ? pool_->held_bytes_high_water() : 0; }
+
+ private:
+  struct RxSlot {
+    Page* page = nullptr;
+    std::byte* va = nullptr;  // first byte of the buffer (headroom first)
+    Iova iova{};
+    std::uint32_t truesize = 0;
+  };
+  struct TxSlot {
+    ManaQueue* home = nullptr;
+    Page* page = nullptr;
+  };
+
+  ManaQueue(const Env& env, std::uint32_t index, const QueueShape& shape, QueueStats* stats)
+      : env_(env), index_(index), shape_(shape), stats_(stats) {}
+
+  static absl::Status alloc_error(std::string_view what, std::uint32_t index) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "queue {}: could not allocate the {}; expected memory for the new configuration", index,
+        what));
+  }
+
+  absl::Status build_rx() {
+    slots_.reset(new (std::nothrow) RxSlot[shape_.rx_size]());
+    wq_ = WorkQueue<RxWqe>::create(shape_.rx_size);
+    cq_ = CompletionQueue::create(shape_.rx_size * 2);
+    if (!slots_ || !wq_ || !cq_) return alloc_error("rx rings", index_);
+    if (inject(env_.injector, FaultPoint::kRxPoolCreate)) return alloc_error("page pool", index_);
+    absl::StatusOr<PoolHandle> pool = Pool::create(*env_.provider, *env_.dma, pool_params());
+    if (!pool.ok()) return pool.status();
+    pool_ = *std::move(pool);
+    absl::StatusOr<Frags> frags = Frags::create(*pool_);
+    if (!frags.ok()) return frags.status();
+    frags_.emplace(*std::move(frags));
+    for (std::uint32_t i = 0; i < shape_.rx_size; ++i) {
+      if (inject(env_.injector, FaultPoint::kRxBufferAlloc) || !alloc_buffer(&slots_[i])) {
+        return absl::ResourceExhaustedError(fmt::format(
+            "queue {}: rx buffer {} of {} ({} bytes from order-{} pages) could not be allocated; "
+            "expected the pool to provide {} buffers",
+            index_, i, shape_.rx_size, buffer_size(), shape_.cfg.order, shape_.rx_size));
+      }
+      post_slot(i);
+    }
+    wq_->post(rx_head_);
+    return absl::OkStatus();
+  }
+
+  absl::Status build_tx() {
+    if (inject(env_.injector, FaultPoint::kTxQueueAlloc)) return alloc_error("tx queue", index_);
+    tx_slots_.reset(new (std::nothrow) TxSlot[shape_.tx_size]());
+    tx_wq_ = WorkQueue<TxWqe>::create(shape_.tx_size);
+    tx_cq_ = CompletionQueue::create(shape_.tx_size);
+    if (!tx_slots_ || !tx_wq_ || !tx_cq_) return alloc_error("tx rings", index_);
+    return absl::OkStatus();
+  }
+
+  absl::Status create_device_objects() {
+    if (inject(env_.injector, FaultPoint::kRxDeviceCreate)) {
+      return absl::ResourceExhaustedError(
+          fmt::format("queue {}: device RQ object creation failed (injected)", index_));
+    }
+    absl::StatusOr<std::uint32_t> rq = env_.device->create_rq(wq_.get(), cq_.get());
+    if (!rq.ok()) return rq.status();
+    rq_obj_ = *rq;
+    if (inject(env_.injector, FaultPoint::kTxDeviceCreate)) {
+      return absl::ResourceExhaustedError(
+          fmt::format("queue {}: device SQ object creation failed (injected)", index_));
+    }
+    absl::StatusOr<std::uint32_t> sq = env_.device->create_sq(tx_wq_.get(), tx_cq_.get());
+    if (!sq.ok()) return sq.status();
+    sq_obj_ = *sq;
+    return absl::OkStatus();
+  }
+
+  PagePoolParams pool_params() const {
+    PagePoolParams p;
+    p.order = shape_.cfg.order;
+    p.pool_size = shape_.cfg.pool_size(shape_.rx_size);
+    p.dma_dir = env_.xdp ? DmaDirection::kBidirectional : DmaDirection::kFromDevice;
+    p.max_len = static_cast<std::uint32_t>(shape_.cfg.block_bytes());
+    p.offset = 0;
+    p.flags = kPagePoolDmaMap | kPagePoolDmaSyncDev;
+    return p;
+  }
+
+  // One-per-page buffers take the whole block, so truesize is the block.
+  std::uint32_t buffer_size() const {
+    return shape_.cfg.one_per_block() ? static_cast<std::uint32_t>(shape_.cfg.block_bytes())
+                                      : shape_.cfg.alloc_size;
+  }
+
+  // A buffer for `slot`, or false when the pool has no page even after
+  // reclaiming pages whose last fragment came back from another thread.
+  bool alloc_buffer(RxSlot* slot) {
+    Frag f = frags_->alloc_frag(buffer_size());
+    if (PAGEFRAG_UNLIKELY(!f) && frags_->watched_pages() != 0) {
+      frags_->reclaim();
+      f = frags_->alloc_frag(buffer_size());
+    }
+    if (!f) return false;
+    *slot = RxSlot{f.page, f.va, f.iova, f.truesize};
+    return true;
+  }
+
+  // Writes slot i's work request at the ring head (slot i <-> ring entry i).
+  void post_slot(std::uint32_t i) {
+    const RxSlot& s = slots_[i];
+    RxWqe wqe;
+    wqe.header = GdmaWqeHeader::make(1, kInlineOobSmall);
+    wqe.sge = GdmaSge{(s.iova + shape_.cfg.headroom).value(), env_.device->mem_key(),
+                      shape_.cfg.datasize};
+    wq_->write_entry(rx_head_++, wqe);
+  }
+
+  // Returns the packets the completion carried (0 for fences and errors).
+  std::uint32_t handle_rx_cqe(const Cqe& cqe) {
+    RxCompOob oob;
+    std::memcpy(&oob, cqe.data, sizeof(oob));
+    switch (oob.type_bits()) {
+      case static_cast<std::uint32_t>(CqeType::kRxOkay):
+        return rx_packet(oob.ppi[0], oob.flags) ? 1 : 0;
+      case static_cast<std::uint32_t>(CqeType::kRxCoalesced4):
+        stats_->rx_coalesced.add();
+        return rx_coalesced(oob);
+      case static_cast<std::uint32_t>(CqeType::kRxTruncated):
+        drop_slot(DropReason::kTruncated);
+        return 0;
+      case static_cast<std::uint32_t>(CqeType::kRxObjectFence):
+        stats_->rx_fences.add();
+        fence_seen_ = true;
+        return 0;
+      default:
+        // The device consumed a work request for it: keep the ring in step.
+        drop_slot(DropReason::kUnknownCqeType);
+        return 0;
+    }
+  }
+
+  // A coalesced completion lists packets until the first zero length; a
+  // zero first length is an error completion for one buffer.
+  std::uint32_t rx_coalesced(const RxCompOob& oob) {
+    if (oob.ppi[0].pkt_len() == 0) {
+      drop_slot(DropReason::kZeroLength);
+      return 0;
+    }
+    std::uint32_t n = 0;
+    for (std::uint32_t i = 0; i < kRxCompMaxPackets && oob.ppi[i].pkt_len() != 0; ++i) {
+      n += rx_packet(oob.ppi[i], oob.flags) ? 1 : 0;
+    }
+    return n;
+  }
+
+  std::uint32_t slot_index() const noexcept { return rx_done_ & (shape_.rx_size - 1); }
+
+  // Drops the packet in the current slot: its buffer is re-posted unchanged
+  // (never synced, never read).
+  void drop_slot(DropReason why) {
+    stats_->drops[static_cast<std::size_t>(why)].add();
+    post_slot(slot_index());
+    ++rx_done_;
+  }
+
+  // One packet of a completion. True when it was received (not dropped).
+  bool rx_packet(const RxPacketInfo& ppi, std::uint32_t flags) {
+    const std::uint32_t len = ppi.pkt_len();
+    if (PAGEFRAG_UNLIKELY(len == 0)) return drop_slot(DropReason::kZeroLength), false;
+    if (PAGEFRAG_UNLIKELY(len > shape_.cfg.datasize)) {
+      return drop_slot(DropReason::kLengthTooLarge), false;
+    }
+    const std::uint32_t i = slot_index();
+    const RxSlot old = slots_[i];
+    if (PAGEFRAG_UNLIKELY(inject(env_.injector, FaultPoint::kRxRefill) ||
+                          !alloc_buffer(&slots_[i]))) {
+      return drop_slot(DropReason::kNoRefill), false;
+    }
+    post_slot(i);
+    ++rx_done_;
+    if (PAGEFRAG_LIKELY(!env_.testing_skip_sync_for_cpu)) {
+      pool_->sync_for_cpu(old.page, offset_in_page(old) + shape_.cfg.headroom, len);
+    }
+    return deliver(old, len, ppi.hash, flags);
+  }
+
+  std::uint32_t offset_in_page(const RxSlot& s) const {
+    return static_cast<std::uint32_t>(s.va - s.page->va);
+  }
+
+  bool deliver(const RxSlot& buf, std::uint32_t len, std::uint32_t hash, std::uint32_t flags) {
+    std::byte* data = buf.va + shape_.cfg.headroom;
+    check_cpu_read(data, len);
+    if (env_.xdp != nullptr) return run_xdp(buf, data, len, hash, flags);
+    pass_up(buf, data, len, hash, flags);
+    return true;
+  }
+
+  // MockDma's checked accessor, when the backend has one: counts a read of
+  // bytes the device wrote that were not synced for the CPU.
+  void check_cpu_read(const std::byte* data, std::uint32_t len) {
+    if constexpr (requires(Dma& d) { d.check_cpu_read(data, len); }) {
+      if (!env_.dma->check_cpu_read(data, len)) stats_->rx_unsynced_reads.add();
+    }
+  }
+
+  void pass_up(const RxSlot& buf, const std::byte* data, std::uint32_t len, std::uint32_t hash,
+               std::uint32_t flags) {
+    stats_->rx_packets.add();
+    stats_->rx_bytes.add(len);
+    stats_->rx_truesize.add(buf.truesize);
+    if (env_.sink != nullptr && *env_.sink) {
+      const bool csum = (flags & RxCompFlags::kIpCsumOk) &&
+                        (flags & (RxCompFlags::kTcpCsumOk | RxCompFlags::kUdpCsumOk));
+      (*env_.sink)(RxPacket{data, len, buf.truesize, index_, hash, csum});
+    }
+    frags_->free_frag(buf.page);
+  }
+
+  bool run_xdp(const RxSlot& buf, std::byte* data, std::uint32_t len, std::uint32_t hash,
+               std::uint32_t flags) {
+    XdpBuff x{buf.va, data, data + len, buf.truesize, index_, 0};
+    XdpAction act = (*env_.xdp)(x);
+    const bool sane = x.data >= buf.va && x.data <= x.data_end &&
+                      x.data_end <= buf.va + shape_.cfg.headroom + shape_.cfg.datasize;
+    if (!sane) act = XdpAction::kAborted;
+    const auto flen = static_cast<std::uint32_t>(x.data_end - x.data);
+    switch (act) {
+      case XdpAction::kPass:
+        stats_->xdp_pass.add();
+        pass_up(buf, x.data, flen, hash, flags);
+        return true;
+      case XdpAction::kTx:
+        return xdp_send(this, buf, x, flen, DropReason::kXdpTxFull, stats_->xdp_tx);
+      case XdpAction::kRedirect: {
+        ManaQueue* target = lookup_ ? lookup_(x.redirect_queue) : nullptr;
+        if (target == nullptr) return xdp_drop(buf, DropReason::kRedirectFailed);
+        return xdp_send(target, buf, x, flen, DropReason::kRedirectFailed, stats_->xdp_redirect);
+      }
+      case XdpAction::kDrop:
+        return xdp_drop(buf, DropReason::kXdpDrop);
+      case XdpAction::kAborted:
+        break;
+    }
+    return xdp_drop(buf, DropReason::kXdpAborted);
+  }
+
+  bool xdp_send(ManaQueue* target, const RxSlot& buf, const XdpBuff& x, std::uint32_t flen,
+                DropReason full, Counter& ok) {
+    const Iova iova = buf.iova + static_cast<std::uint64_t>(x.data - buf.va);
+    if (!target->xmit(this, buf.page, iova, flen)) return xdp_drop(buf, full);
+    ok.add();
+    stats_->rx_packets.add();
+    stats_->rx_bytes.add(flen);
+    stats_->rx_truesize.add(buf.truesize);
+    return true;
+  }
+
+  bool xdp_drop(const RxSlot& buf, DropReason why) {
+    stats_->drops[static_cast<std::size_t>(why)].add();
+    frags_->free_frag(buf.page);
+    return false;
+  }
+
+  // Owner thread: consumes TX completions, returning each buffer home.
+  void poll_tx() {
+    if (!tx_cq_) return;
+    Cqe cqe;
+    while (tx_cq_->read(&cqe) == CqeState::kReady) {
+      tx_cq_->advance();
+      TxCompOob oob;
+      std::memcpy(&oob, cqe.data, sizeof(oob));
+      if (oob.wqe_word != 0) stats_->tx_errors.add();
+      // A completion for nothing posted (a misbehaving device): ignore it.
+      if (tx_tail_ == tx_head_.load(std::memory_order_acquire)) break;
+      return_tx_buffer(tx_slots_[tx_tail_ & (shape_.tx_size - 1)]);
+      ++tx_tail_;
+      stats_->tx_completed.add();
+    }
+    tx_cq_->ring_doorbell();
+    tx_completed_.store(tx_tail_, std::memory_order_release);
+  }
+
+  void return_tx_buffer(const TxSlot& s) {
+    if (s.home == this) {
+      frags_->free_frag(s.page);
+    } else {
+      s.home->free_remote(s.page);
+      stats_->tx_remote_returned.add();
+    }
+  }
+
+  Env env_;
+  std::uint32_t index_;
+  QueueShape shape_;
+  QueueStats* stats_;
+  QueueLookup lookup_;
+
+  // RX, owner thread.
+  PoolHandle pool_;
+  std::optional<Frags> frags_;
+  std::unique_ptr<RxSlot[]> slots_;
+  std::unique_ptr<WorkQueue<RxWqe>> wq_;
+  std::unique_ptr<CompletionQueue> cq_;
+  std::uint32_t rx_head_ = 0;  // work requests written (free-running)
+  std::uint32_t rx_done_ = 0;  // buffers the device completed (free-running)
+  bool fence_seen_ = false;
+  std::uint32_t rq_obj_ = Device::kNoObject;
+
+  // TX: producers under tx_mu_, completions on the owner thread.
+  std::unique_ptr<TxSlot[]> tx_slots_;
+  std::unique_ptr<WorkQueue<TxWqe>> tx_wq_;
+  std::unique_ptr<CompletionQueue> tx_cq_;
+  std::uint32_t sq_obj_ = Device::kNoObject;
+  alignas(kCacheLineSize) std::mutex tx_mu_;
+  std::atomic<std::uint32_t> tx_head_{0};  // written under tx_mu_
+  alignas(kCacheLineSize) std::atomic<std::uint32_t> tx_completed_{0};
+  std::uint32_t tx_tail_ = 0;  // owner thread
+};
+
+}  // namespace pagefrag::mana

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The AF_XDP example driver builds outside Bazel: install pagefrag with
+# scripts/install.sh to a temporary prefix, copy the driver's sources (and
+# nothing else of the tree) next to it, check that they include only public
+# pagefrag headers (nothing under pagefrag/mana/ or any internal/), build the
+# driver and its peer with plain g++ and pkg-config, and run both far enough
+# to see them parse flags and report a bad setup with a clear message.
+set -euo pipefail
+
+root=${TEST_SRCDIR:-}/${TEST_WORKSPACE:-}
+[[ -x "$root/scripts/install.sh" ]] || root=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/pagefrag-afxdp.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+bash "$root/scripts/install.sh" --prefix "$work/prefix" >/dev/null
+export PKG_CONFIG_PATH=$work/prefix/share/pkgconfig
+
+mkdir "$work/src"
+cp "$root"/examples/afxdp/*.h "$root"/examples/afxdp/*.cc "$work/src/"
+cd "$work/src"
+if grep -nE '#include [<"]pagefrag/(mana/|.*internal/)' ./*.h ./*.cc; then
+  fail "the driver includes non-public pagefrag headers (above)"
+fi
+uses=$(grep -ohE '#include [<"]pagefrag/[^">]+' ./*.h ./*.cc | sed -E 's/#include [<"]//' | sort -u)
+for header in $uses; do
+  [[ -f "$work/prefix/include/$header" ]] || fail "$header is not an installed header"
+done
+
+flags=(-std=c++20 -O1 -Wall -Wextra -Wpedantic -Werror)
+# shellcheck disable=SC2046  # pkg-config prints lists of flags
+g++ "${flags[@]}" $(pkg-config --cflags pagefrag libxdp) \
+  afxdp_driver_main.cc afxdp_driver.cc xsk_port.cc -o afxdp_driver \
+  $(pkg-config --libs pagefrag libxdp libbpf absl_flags_parse)
+# shellcheck disable=SC2046
+g++ "${flags[@]}" $(pkg-config --cflags pagefrag) afxdp_peer.cc -o afxdp_peer \
+  $(pkg-config --libs pagefrag absl_flags_parse)
+
+# A bad setup is reported, not crashed on: exit 2 (bad interface) or 3 (this
+# process may not open AF_XDP sockets), each with its reason.
+rc=0
+out=$(./afxdp_driver --ifname=pf-no-such-if0 --count=1 2>&1) || rc=$?
+case $rc in
+  2) [[ $out == *"interface 'pf-no-such-if0'"* ]] || fail "driver exit 2 without the reason: $out" ;;
+  3) [[ $out == *"AF_XDP"* || $out == *"root"* ]] || fail "driver exit 3 without the reason: $out" ;;
+  *) fail "driver exit $rc on a missing interface: $out" ;;
+esac
+rc=0
+out=$(./afxdp_peer --mtu=1 2>&1) || rc=$?
+((rc == 2)) && [[ $out == *"--mtu 1"* ]] || fail "peer exit $rc on --mtu=1: $out"
+echo "pkg_config_build_test: driver and peer built with g++ and pkg-config pagefrag" \
+  "($(echo "$uses" | wc -l) public pagefrag headers), setup errors reported"
