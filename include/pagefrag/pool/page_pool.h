@@ -4,9 +4,12 @@
 // them back, keeping them mapped for as long as they stay in the pool:
 //
 //   owner cache   128 pages, LIFO, touched only by the owner thread (the one
-//                 that polls the queue): alloc() and recycle_direct() are a
-//                 load, a store and two plain counter updates. No lock, no
-//                 atomic read-modify-write.
+//                 that polls the queue): alloc() is a load and a store,
+//                 recycle_direct() adds one plain counter update. No lock, no
+//                 atomic read-modify-write. alloc_fast is not counted on the
+//                 fast path but derived in stats(): every page that leaves the
+//                 cache is handed out, so alloc_fast = pages put into the cache
+//                 (refills + recycle_cached) - pages in it now.
 //   ring          bounded multi-producer ring (pool_size slots, rounded up to
 //                 a power of two) that recycle() from any thread pushes into;
 //                 the owner refills its cache from it, 64 pages at a time.
@@ -94,10 +97,7 @@ class PagePool {
   // empty and the provider has no page. Owner thread.
   PAGEFRAG_ALWAYS_INLINE Page* alloc() {
     assert_owner();
-    if (PAGEFRAG_LIKELY(count_ != 0)) {
-      stats_.template add<PoolCounter::kAllocFast>(1);
-      return cache_[--count_];
-    }
+    if (PAGEFRAG_LIKELY(count_ != 0)) return cache_[--count_];  // alloc_fast: derived
     return alloc_slow();
   }
 
@@ -117,8 +117,7 @@ class PagePool {
       count_ -= take;
       k += take;
     }
-    stats_.template add<PoolCounter::kAllocFast>(k);
-    return k;
+    return k;  // alloc_fast: derived
   }
 
   // Returns a page the caller owns outright (no other reference) into the
@@ -206,6 +205,9 @@ class PagePool {
   PoolStatsSnapshot stats() const {
     PoolStatsSnapshot s;
     stats_.fill(s);
+    if constexpr (Stats::kEnabled) {
+      s.alloc_fast = cache_filled_ + s.recycle_cached - static_cast<std::uint64_t>(count_);
+    }
     s.inflight = inflight();
     std::lock_guard<std::mutex> lock(slow_mu_);
     s.held_bytes = held_pages_ * page_bytes_;
@@ -316,8 +318,7 @@ class PagePool {
       stats_.template add<PoolCounter::kAllocFail>(1);
       return nullptr;
     }
-    stats_.template add<PoolCounter::kAllocFast>(1);
-    return cache_[--count_];
+    return cache_[--count_];  // alloc_fast: derived
   }
 
   // Refills the empty cache from the ring, else from the provider. Returns
@@ -331,6 +332,7 @@ class PagePool {
       count_ = alloc_from_provider(cache_);
     }
     owner_pages_ += static_cast<std::int64_t>(count_);
+    cache_filled_ += count_;
     return count_;
   }
 
@@ -458,6 +460,8 @@ class PagePool {
   mutable std::mutex slow_mu_;  // provider, map/unmap, held gauge
   std::size_t held_pages_ = 0;
   std::size_t held_high_water_ = 0;
+  // Pages refill() put into the cache, for the derived alloc_fast. Owner.
+  std::uint64_t cache_filled_ = 0;
 };
 
 // Owns a PagePool: destroying (or reset()ting) the handle destroys the pool

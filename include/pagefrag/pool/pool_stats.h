@@ -32,7 +32,8 @@ namespace pagefrag {
 // Every counter a pool keeps. The owner counters come first.
 enum class PoolCounter : unsigned {
   // --- owner thread only ---
-  kAllocFast,           // pages handed out from the owner cache
+  kAllocFast,           // pages handed out from the owner cache (PagePool derives
+                        // it in stats() instead of counting it per page)
   kAllocSlow,           // slow-path provider allocations of order-0 pages (calls)
   kAllocSlowHighOrder,  // slow-path provider allocations of order > 0 pages (calls)
   kAllocEmpty,          // refills that found the ring empty
