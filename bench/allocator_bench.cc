@@ -4,7 +4,9 @@
 // Baselines: an empty loop; the bare LIFO floor (a fixed pointer array with
 // the top index in a local; each iteration pops an object, writes 8 bytes to
 // its first cache line as every measured benchmark does to the object it
-// gets, and pushes it back); one uncontended atomic fetch_add.
+// gets, and pushes it back); the FIFO floor with BM_FragOwner's working set
+// (same strides and live counts, objects cycled oldest first); one
+// uncontended atomic fetch_add.
 // Measured: page alloc + recycle_direct (with the counting stats policy and
 // the no-op one), the ring path (alloc + recycle through the ring), the slow
 // path (pages from the provider, per page), alloc_bulk of 32, fragment alloc +
@@ -78,6 +80,30 @@ void BM_LifoFloor(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_LifoFloor);
+
+// The floor for BM_FragOwner's working set: `live` objects `stride` bytes
+// apart, cycled FIFO through a pointer ring (index in a local), each written
+// once per pass as BM_FragOwner writes each fragment it gets. BM_LifoFloor
+// reuses one hot object, so it cannot price the cache misses of a window of
+// 1024 fragments (1.9 MB at 1856 bytes) that any allocator must pay.
+void BM_FifoFloor(benchmark::State& state) {
+  const auto stride = static_cast<std::size_t>(state.range(0));
+  const auto live = static_cast<std::size_t>(state.range(1));
+  auto memory = std::make_unique<std::byte[]>(live * stride + kCacheLineSize);
+  std::vector<std::byte*> ring(live);
+  for (std::size_t i = 0; i < live; ++i) ring[i] = memory.get() + i * stride;
+  benchmark::DoNotOptimize(ring.data());
+  std::size_t next = 0;
+  std::uint64_t n = 0;
+  for (auto _ : state) {
+    std::byte* obj = ring[next];
+    touch(obj, ++n);
+    ring[next] = obj;
+    next = next + 1 == live ? 0 : next + 1;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_FifoFloor)->ArgNames({"stride", "live"})->ArgsProduct({{1856, 2048}, {64, 1024}});
 
 void BM_AtomicUncontended(benchmark::State& state) {
   std::atomic<std::uint64_t> counter{0};
