@@ -142,7 +142,7 @@ def rx_suite(packets: int, quick_packets: int) -> Suite:
             for size in RX_SIZES:
                 full.append(rx_invocation(mode, page, size, 1, 1024, packets))
         for queues in (2, 4):
-            full.append(rx_invocation(mode, 65536, "1500", queues, 1024, packets * queues))
+            full.append(rx_invocation(mode, 65536, "1500", queues, 1024, packets))
         for qsize in (256, 4096):
             full.append(rx_invocation(mode, 65536, "1500", 1, qsize, packets))
         for page in (4096, 65536):
@@ -159,14 +159,17 @@ DPDK_HANDOFF = "BM_DpdkRingHandoff32/stride:1856/real_time"
 RX_HEADLINE = "page:{page}/size:1500/queues:1/qsize:1024"
 
 SUITES: list[Suite] = [
-    gbench_suite("pagefrag", "bench/allocator_bench", quick_filter=".", min_time=0.2,
+    gbench_suite("pagefrag", "bench/allocator_bench",
+                 quick_filter="BM_LifoFloor$|BM_PageAllocRecycleDirect$|"
+                              "BM_FragOwner/stride:1856/live:1024|BM_FragCrossThread32/stride:1856",
+                 min_time=0.2,
                  missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) "
                                 "are not on main"),
     gbench_suite("dpdk", "bench/dpdk_baseline",
                  quick_filter="BM_DpdkMempoolGetPut/stride:1856/live:1024|"
                               "BM_DpdkRingHandoff32/stride:1856",
                  min_time=0.2),
-    rx_suite(packets=300_000, quick_packets=20_000),
+    rx_suite(packets=50_000, quick_packets=20_000),
 ]
 
 # --------------------------------------------------------------------------
@@ -188,14 +191,18 @@ class Ratio:
 
 
 RATIOS: list[Ratio] = [
-    Ratio("frag_owner_vs_dpdk_get_put", None, f"dpdk:{DPDK_GET_PUT}", "<= 0.5",
+    Ratio("frag_owner_vs_dpdk_get_put", "pagefrag:BM_FragOwner/stride:1856/live:1024",
+          f"dpdk:{DPDK_GET_PUT}", "<= 0.5",
           "fragment alloc+free on the owner thread (1856 B, 64 KiB pages, 1024 live) "
           "vs rte_mempool_get+put (cache 256, 1024 live)",
           missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) are not on main"),
-    Ratio("page_fast_vs_lifo", None, None, "<= 2.0",
+    Ratio("page_fast_vs_lifo", "pagefrag:BM_PageAllocRecycleDirect", "pagefrag:BM_LifoFloor",
+          "<= 2.0",
           "page alloc + recycle_direct vs the bare LIFO floor",
           missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) are not on main"),
-    Ratio("cross_thread_vs_dpdk_bulk_handoff", None, f"dpdk:{DPDK_HANDOFF}", "<= 1.0",
+    Ratio("cross_thread_vs_dpdk_bulk_handoff",
+          "pagefrag:BM_FragCrossThread32/stride:1856/real_time", f"dpdk:{DPDK_HANDOFF}",
+          "<= 1.0",
           "fragments allocated on one thread, freed on another (batches of 32) vs "
           "rte_mempool_get_bulk -> rte_ring -> put_bulk on two lcores",
           missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) are not on main"),

@@ -404,7 +404,7 @@ void generate(Device& dev, const Config& c, std::uint32_t max_frame,
       dev.offer_rx(q, frame, check_word(seq, 0));
     }
     dev.flush_rx(q);
-    dev.process_tx(q);
+    for (std::uint32_t t = 0; t < c.queues; ++t) dev.process_tx(t);  // XDP_TX / REDIRECT
     progress.store(seq, std::memory_order_relaxed);
   }
   for (std::uint32_t q = 0; q < c.queues; ++q) dev.flush_rx(q);

@@ -34,6 +34,11 @@ class FakeSystem {
   void link(const std::string& name, const fs::path& target) {
     fs::create_directory_symlink(target, root_ / "devices" / kBdf / name);
   }
+  // The device in IOMMU group 7, bound to `driver`.
+  void bind(const std::string& driver) {
+    link("iommu_group", "../../kernel/iommu_groups/7");
+    link("driver", "../../bus/pci/drivers/" + driver);
+  }
   void add_dev_file(const std::string& name) { std::ofstream(root_ / "dev" / name) << "x"; }
 
   VfioDmaParams params(unsigned mask = 64) const {
@@ -101,8 +106,7 @@ TEST_CASE("a device bound to another driver, or none: FailedPrecondition with th
 
 TEST_CASE("no VFIO container: NotFound naming the path and the likely cause") {
   FakeSystem sys;
-  sys.link("iommu_group", "../../kernel/iommu_groups/7");
-  sys.link("driver", "../../bus/pci/drivers/vfio-pci");
+  sys.bind("vfio-pci");
   auto msg = error_of(sys.params(), absl::StatusCode::kNotFound);
   CHECK(has(msg, "opening the VFIO container on"));
   CHECK(has(msg, "/dev/vfio"));
@@ -112,8 +116,7 @@ TEST_CASE("no VFIO container: NotFound naming the path and the likely cause") {
 
 TEST_CASE("a container that is not VFIO: the API-version ioctl fails with its errno") {
   FakeSystem sys;
-  sys.link("iommu_group", "../../kernel/iommu_groups/7");
-  sys.link("driver", "../../bus/pci/drivers/vfio-pci");
+  sys.bind("vfio-pci");
   sys.add_dev_file("vfio");
   auto msg = error_of(sys.params(), absl::StatusCode::kInternal);
   CHECK(has(msg, "VFIO_GET_API_VERSION on"));
@@ -125,8 +128,7 @@ TEST_CASE("the real /dev/vfio/vfio of this machine, if any, reports a clear step
   std::error_code ec;
   if (!fs::exists("/dev/vfio/vfio", ec)) {
     FakeSystem sys;
-    sys.link("iommu_group", "../../kernel/iommu_groups/7");
-    sys.link("driver", "../../bus/pci/drivers/vfio-pci");
+    sys.bind("vfio-pci");
     VfioDmaParams p = sys.params();
     p.vfio_dir = "/dev/vfio";
     CHECK(has(error_of(p, absl::StatusCode::kNotFound), "/dev/vfio/vfio"));

@@ -15,15 +15,8 @@ namespace pagefrag {
 namespace {
 
 template <std::size_t PageSize, unsigned MaxOrder>
-struct HeapModel {
-  using Provider = HeapProvider;
-  static constexpr const char* kName = "HeapProvider";
-  static absl::StatusOr<HeapProvider> make(std::size_t top_blocks) {
-    return HeapProvider::create({.page_size = PageSize,
-                                 .max_order = MaxOrder,
-                                 .capacity = top_blocks * (PageSize << MaxOrder)});
-  }
-};
+using HeapModel =
+    testing::RegionProviderModel<HeapProvider, HeapProviderParams, PageSize, MaxOrder>;
 
 TEST_CASE_TEMPLATE_INVOKE(memory_provider_conformance, HeapModel<4096, 0>, HeapModel<4096, 4>,
                           HeapModel<16384, 3>, HeapModel<65536, 2>);

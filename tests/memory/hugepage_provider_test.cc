@@ -16,15 +16,8 @@ namespace pagefrag {
 namespace {
 
 template <std::size_t PageSize, unsigned MaxOrder>
-struct HugepageModel {
-  using Provider = HugepageProvider;
-  static constexpr const char* kName = "HugepageProvider";
-  static absl::StatusOr<HugepageProvider> make(std::size_t top_blocks) {
-    return HugepageProvider::create({.page_size = PageSize,
-                                     .max_order = MaxOrder,
-                                     .capacity = top_blocks * (PageSize << MaxOrder)});
-  }
-};
+using HugepageModel =
+    testing::RegionProviderModel<HugepageProvider, HugepageProviderParams, PageSize, MaxOrder>;
 
 TEST_CASE_TEMPLATE_INVOKE(memory_provider_conformance, HugepageModel<4096, 9>,
                           HugepageModel<65536, 5>, HugepageModel<(2u << 20), 0>);

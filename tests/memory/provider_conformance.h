@@ -15,6 +15,7 @@
 #define __has_feature(x) 0
 #endif
 
+#include <absl/status/statusor.h>
 #include <doctest/doctest.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -92,6 +93,21 @@ void check_page_of_covers(const Provider& p, Page* page, std::size_t bytes) {
   CHECK(p.page_of(page->va + bytes / 2) == page);
   if (bytes > p.page_size()) CHECK(p.page_of(page->va + p.page_size()) == page);
 }
+
+// A model for providers whose params are {page_size, max_order, capacity}
+// and whose factory is static create(params).
+template <class P, class Params, std::size_t PageSize, unsigned MaxOrder>
+struct RegionProviderModel {
+  using Provider = P;
+  static constexpr const char* kName = "region provider";
+  static absl::StatusOr<P> make(std::size_t top_blocks) {
+    Params params;
+    params.page_size = PageSize;
+    params.max_order = MaxOrder;
+    params.capacity = top_blocks * (PageSize << MaxOrder);
+    return P::create(params);
+  }
+};
 
 // Runs `body` in a forked child with default signal dispositions (doctest's
 // crash handlers would report the child's abort as a test failure) and its

@@ -155,29 +155,13 @@ class MockDma {
   // CPU bytes to the bounce copy unless dir is from_device). A range inside
   // no mapping, or a dir unlike the mapping's, is counted. Any thread.
   void sync_for_device(Iova iova, std::size_t len, DmaDirection dir) {
-    std::lock_guard lock(mu_);
-    ++counters_.syncs_for_device;
-    auto [m, offset] = sync_target(iova, len, dir);
-    if (m == nullptr) return;
-    if (bounce()) {
-      if (dir != DmaDirection::kFromDevice) copy_to_bounce(*m, offset, len);
-    } else {
-      std::fill_n(m->owner.begin() + offset, len, Owner::kDevice);
-    }
+    sync(iova, len, dir, Owner::kDevice);
   }
 
   // Hands [iova, iova + len) back to the CPU (strict: ownership; bounce:
   // copies device data into CPU memory unless dir is to_device). Any thread.
   void sync_for_cpu(Iova iova, std::size_t len, DmaDirection dir) {
-    std::lock_guard lock(mu_);
-    ++counters_.syncs_for_cpu;
-    auto [m, offset] = sync_target(iova, len, dir);
-    if (m == nullptr) return;
-    if (bounce()) {
-      if (dir != DmaDirection::kToDevice) copy_to_cpu(*m, offset, len);
-    } else {
-      std::fill_n(m->owner.begin() + offset, len, Owner::kCpu);
-    }
+    sync(iova, len, dir, Owner::kCpu);
   }
 
   // Device side: the simulated device writes `bytes` at `iova` (an empty
@@ -273,6 +257,21 @@ class MockDma {
   };
 
   bool bounce() const noexcept { return options_.mode == MockDmaMode::kBounce; }
+
+  // Both syncs: `to` is the new owner of the bytes.
+  void sync(Iova iova, std::size_t len, DmaDirection dir, Owner to) {
+    std::lock_guard lock(mu_);
+    ++(to == Owner::kCpu ? counters_.syncs_for_cpu : counters_.syncs_for_device);
+    auto [m, offset] = sync_target(iova, len, dir);
+    if (m == nullptr) return;
+    if (!bounce()) {
+      std::fill_n(m->owner.begin() + static_cast<std::ptrdiff_t>(offset), len, to);
+    } else if (to == Owner::kCpu && dir != DmaDirection::kToDevice) {
+      copy_to_cpu(*m, offset, len);
+    } else if (to == Owner::kDevice && dir != DmaDirection::kFromDevice) {
+      copy_to_bounce(*m, offset, len);
+    }
+  }
 
   absl::Status maybe_inject_failure() {
     const std::uint64_t nth = ++map_calls_;

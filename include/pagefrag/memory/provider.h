@@ -14,8 +14,9 @@
 //                      more such blocks). Each block is aligned to its own size
 //                      and its Page's pool-layer fields are reset.
 //   release_bulk(p,n)  returns n blocks (any orders) to the provider.
-//   page_of(addr)      O(1), no lookup structure: the Page of the block that
-//                      holds addr, or nullptr if addr is outside the region.
+//   page_of(addr)      O(1), no lookup structure: the Page of the allocated
+//                      block that holds addr; nullptr if addr is outside the
+//                      region (the project's models: also in a free block).
 //   region()           the whole reserved region (for pre-mapping it once).
 //   kPhysicallyContiguous  whether each block is physically contiguous (true
 //                      only for blocks inside one hugepage).
