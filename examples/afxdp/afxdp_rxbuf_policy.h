@@ -20,6 +20,10 @@
 // chunk_size(cfg) is the smallest legal chunk that still accepts every frame
 // of datasize bytes.
 //
+// Requests are checked with pagefrag's shared rules for page_size,
+// adapter_mtu and max_order (rxbuf_policy.h); the mtu range, xdp and the ring
+// size (queue_size) follow AF_XDP's own rules.
+//
 // Stateless: configure() may be called from any thread.
 #pragma once
 
@@ -33,6 +37,7 @@
 #include <fmt/format.h>
 
 #include "pagefrag/base/bits.h"
+#include "pagefrag/rxbuf/platform.h"
 #include "pagefrag/rxbuf/rxbuf_cfg.h"
 #include "pagefrag/rxbuf/rxbuf_policy.h"
 
@@ -52,10 +57,13 @@ struct AfXdpPlatform {
   static constexpr std::uint32_t kMaxRingSize = 16384;
 };
 
-template <class P = AfXdpPlatform>
+static_assert(pagefrag::RxBufFrameLimits<AfXdpPlatform>);
+
+template <pagefrag::RxBufFrameLimits P = AfXdpPlatform>
 struct AfXdpRxBufPolicy {
   static constexpr std::string_view kName = "afxdp";
   static constexpr std::uint32_t kHeadroom = P::kXdpPacketHeadroom + P::kUmemHeadroom;
+  static constexpr std::uint32_t kTailroom = P::kTailroom;  // kept free after every frame
 
   // The largest MTU whose frame the kernel still accepts in the biggest chunk.
   static constexpr std::uint32_t kMaxMtu = P::kMaxChunkSize - kHeadroom - P::kEthHeaderLen;
@@ -86,22 +94,14 @@ struct AfXdpRxBufPolicy {
   }
 
   // Checks req for AF_XDP; InvalidArgument naming the field, its value and
-  // the valid range.
+  // the valid range. page_size, adapter_mtu and max_order by pagefrag's
+  // shared rules. Setup path, any thread.
   static absl::Status validate(const pagefrag::RxBufRequest& req) {
-    if (!pagefrag::is_power_of_two(req.page_size) || req.page_size < pagefrag::kRxBufMinPageSize ||
-        req.page_size > pagefrag::kRxBufMaxPageSize) {
-      return absl::InvalidArgumentError(
-          fmt::format("page_size {} is invalid: expected a power of two in {}..{}", req.page_size,
-                      pagefrag::kRxBufMinPageSize, pagefrag::kRxBufMaxPageSize));
+    if (absl::Status page = pagefrag::validate_rxbuf_page_size(req); !page.ok()) return page;
+    if (absl::Status adapter = pagefrag::validate_rxbuf_adapter_mtu<P>(req); !adapter.ok()) {
+      return adapter;
     }
-    const std::uint32_t mtu_hi = max_mtu(req);
-    if (req.mtu < P::kMinMtu || req.mtu > mtu_hi) {
-      return absl::InvalidArgumentError(fmt::format(
-          "mtu {} is out of range: expected {}..{} (headroom {} + frame must fit a {}-byte UMEM "
-          "chunk, headroom + frame + tailroom {} a {}-byte page, and mtu + ETH_HLEN adapter_mtu {})",
-          req.mtu, P::kMinMtu, mtu_hi, kHeadroom, P::kMaxChunkSize, P::kTailroom, req.page_size,
-          req.adapter_mtu));
-    }
+    if (absl::Status mtu = validate_mtu(req); !mtu.ok()) return mtu;
     if (!req.xdp) {
       return absl::InvalidArgumentError(
           "xdp false is not supported: expected xdp true (an AF_XDP socket always receives "
@@ -113,7 +113,19 @@ struct AfXdpRxBufPolicy {
           fmt::format("queue_size {} is invalid: expected a power of two in {}..{} (AF_XDP rings)",
                       req.queue_size, P::kMinRingSize, P::kMaxRingSize));
     }
-    return absl::OkStatus();
+    return pagefrag::validate_rxbuf_max_order(req);
+  }
+
+  // OkStatus when req.mtu is in kMinMtu .. max_mtu(req). Precondition:
+  // page_size and adapter_mtu are valid. Setup path, any thread.
+  static absl::Status validate_mtu(const pagefrag::RxBufRequest& req) {
+    const std::uint32_t mtu_hi = max_mtu(req);
+    if (req.mtu >= P::kMinMtu && req.mtu <= mtu_hi) return absl::OkStatus();
+    return pagefrag::rxbuf_out_of_range(
+        "mtu", req.mtu, P::kMinMtu, mtu_hi,
+        fmt::format("(headroom {} + frame must fit a {}-byte UMEM chunk, headroom + frame + "
+                    "tailroom {} a {}-byte page, and mtu + ETH_HLEN adapter_mtu {})",
+                    kHeadroom, P::kMaxChunkSize, P::kTailroom, req.page_size, req.adapter_mtu));
   }
 
   // Validates req, then layout(req). Setup path, any thread.

@@ -1,20 +1,23 @@
 // Tests of the AF_XDP example's pagefrag models: UmemProvider through the
 // MemoryProvider conformance suite, UmemDma through the DmaBackend one plus
-// its offset addressing, and
-// AfXdpRxBufPolicy's layout guarantee (headroom + largest frame + tailroom fit
+// its offset addressing, AfXdpRxBufPolicy through the RxBufPolicy one, and
+// AfXdpRxBufPolicy's own layout guarantee (headroom + largest frame + tailroom fit
 // the stride; the registered chunk accepts every such frame) checked by
 // properties against arithmetic written out here, plus worked examples.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "examples/afxdp/afxdp_rxbuf_policy.h"
 #include "examples/afxdp/umem_dma.h"
 #include "examples/afxdp/umem_provider.h"
 #include "tests/dma/dma_conformance.h"
 #include "tests/memory/provider_conformance.h"
+#include "tests/rxbuf/rxbuf_conformance.h"
 #include "tests/support/rc_doctest.h"
 
 namespace afxdp {
@@ -114,6 +117,58 @@ using Policy = AfXdpRxBufPolicy<>;
 pagefrag::RxBufRequest request(std::uint64_t page_size, std::uint32_t mtu) {
   return {.page_size = page_size, .mtu = mtu, .xdp = true, .queue_size = 2048};
 }
+
+// AfXdpRxBufPolicy as a conformance model. Its domain, written out: xdp true;
+// page_size 4 KiB .. 1 MiB; mtu from 68 up to the least of 4096 - 256 - 14 =
+// 3826 (the largest chunk), page_size - 256 - 14 - 64 (headroom, frame and
+// the 64-byte tailroom in a page) and adapter_mtu - 14; rings a power of two
+// in 64..16384.
+struct AfXdpModel {
+  using Policy = AfXdpRxBufPolicy<>;
+  static constexpr const char* kName = "AfXdpRxBufPolicy";
+  static constexpr std::uint32_t kTailroom = 64;  // VLAN tag + guard band
+  static constexpr std::uint32_t kAlignment = 64;
+  static rc::Gen<pagefrag::RxBufRequest> gen_valid() {
+    return rc::gen::exec([] {
+      pagefrag::RxBufRequest req{.xdp = true};
+      req.page_size = std::uint64_t{4096} << *rc::gen::inRange(0, 9);
+      req.adapter_mtu = *rc::gen::oneOf(rc::gen::element<std::uint32_t>(1514, 9216),
+                                        rc::gen::inRange<std::uint32_t>(82, 65549 + 1));
+      const std::uint64_t hi =
+          std::min<std::uint64_t>({3826, req.page_size - 334, req.adapter_mtu - 14});
+      req.mtu = *rc::gen::inRange<std::uint32_t>(68, static_cast<std::uint32_t>(hi) + 1);
+      req.queue_size = 1u << *rc::gen::inRange(6, 15);
+      req.max_order = *rc::gen::inRange<std::uint32_t>(0, 11);
+      return req;
+    });
+  }
+  static std::vector<pagefrag::test::InvalidRequest> invalid_requests() {
+    // The defaults (4 KiB pages, MTU 1500, ring 1024) with xdp true are valid.
+    const auto r = [](pagefrag::RxBufRequest req) {
+      req.xdp = true;
+      return req;
+    };
+    const std::string pages = "4096..1048576";
+    return {
+        {r({.page_size = 0}), "page_size", "0", pages},
+        {r({.page_size = 12288}), "page_size", "12288", pages},
+        {r({.page_size = 1u << 21}), "page_size", "2097152", pages},
+        {r({.mtu = 67}), "mtu", "67", "68..3762"},
+        {r({.page_size = 65536, .mtu = 3827}), "mtu", "3827", "68..3826"},
+        {r({.page_size = 4096, .mtu = 3763}), "mtu", "3763", "68..3762"},
+        {r({.page_size = 65536, .mtu = 1501, .adapter_mtu = 1514}), "mtu", "1501", "68..1500"},
+        {r({.adapter_mtu = 81}), "adapter_mtu", "81", "82..65549"},
+        {r({.adapter_mtu = 65550}), "adapter_mtu", "65550", "82..65549"},
+        {{.xdp = false}, "xdp", "false", "expected xdp true"},
+        {r({.queue_size = 1000}), "queue_size", "1000", "64..16384"},
+        {r({.queue_size = 32}), "queue_size", "32", "64..16384"},
+        {r({.queue_size = 32768}), "queue_size", "32768", "64..16384"},
+        {r({.max_order = 11}), "max_order", "11", "0..10"},
+    };
+  }
+};
+
+TEST_CASE_TEMPLATE_INVOKE(rxbuf_policy_conformance, AfXdpModel);
 
 TEST_CASE("AfXdpRxBufPolicy: worked examples") {
   // 256 + (1500 + 14) + 64 = 1834, rounded up to 64: 1856; 65536 / 1856 = 35.

@@ -110,6 +110,7 @@ class FragmentAllocator {
   FragmentAllocator(FragmentAllocator&& other) noexcept
       : pool_(std::exchange(other.pool_, nullptr)),
         page_bytes_(other.page_bytes_),
+        half_page_(other.half_page_),
         align_(other.align_),
         current_(std::exchange(other.current_, nullptr)),
         offset_(other.offset_),
@@ -136,8 +137,9 @@ class FragmentAllocator {
   // or the pool has no page. Owner thread.
   PAGEFRAG_ALWAYS_INLINE Frag alloc_frag(std::uint32_t size) {
     const std::uint64_t rounded = align_up(size, align_);
-    if (PAGEFRAG_LIKELY(current_ != nullptr && offset_ + rounded <= page_bytes_ &&
-                        2 * rounded <= page_bytes_ && size != 0)) {
+    // rounded - 1 wraps for size 0; offset_ is page_bytes_ without a
+    // fragment page, so one test covers "no page" and "does not fit".
+    if (PAGEFRAG_LIKELY(rounded - 1 < half_page_ && offset_ + rounded <= page_bytes_)) {
       return carve(static_cast<std::uint32_t>(rounded));
     }
     return alloc_frag_slow(size, rounded);
@@ -151,8 +153,9 @@ class FragmentAllocator {
       put_merged(page, true);
       return;
     }
+    // On the fragment page owner_ref is minus the owner's frees (< 0) while
+    // kFragBias - ref counts remote frees (>= 0): never equal, never done.
     const std::int64_t left = --page->owner_ref;
-    if (page == current_) return;  // cannot be done while fragments are cut from it
     if (left != kFragBias - page->ref.load(std::memory_order_acquire)) return;
     unwatch(page);
     recycle_done(page);
@@ -193,7 +196,9 @@ class FragmentAllocator {
   FragmentAllocator(Pool& pool, const FragmentAllocatorParams& params)
       : pool_(&pool),
         page_bytes_(static_cast<std::uint32_t>(pool.page_bytes())),
+        half_page_(page_bytes_ / 2),
         align_(params.align),
+        offset_(page_bytes_),
         watch_(params.watch_capacity) {}
 
   Page* page_or_die(const void* va) const {
@@ -259,6 +264,7 @@ class FragmentAllocator {
   // then likely remote), else watch it.
   void retire_current() {
     Page* page = std::exchange(current_, nullptr);
+    offset_ = page_bytes_;
     page->owner_ref += std::exchange(users_, 0);
     const std::int64_t remote = kFragBias - page->ref.load(std::memory_order_acquire);
     if (page->owner_ref == remote) {
@@ -343,9 +349,10 @@ class FragmentAllocator {
   // ---- hot: the fragment page ----
   Pool* pool_;
   const std::uint32_t page_bytes_;
+  const std::uint32_t half_page_;  // largest rounded size cut as a fragment
   const std::uint32_t align_;
   Page* current_ = nullptr;
-  std::uint32_t offset_ = 0;
+  std::uint32_t offset_;  // next free byte; page_bytes_ when current_ is null
   std::int64_t users_ = 0;  // fragments cut from current_ (added to owner_ref at retirement)
   std::byte* cur_va_ = nullptr;
   Iova cur_dma_{};

@@ -96,7 +96,6 @@ class PagePool {
     assert_owner();
     if (PAGEFRAG_LIKELY(count_ != 0)) {
       stats_.template add<PoolCounter::kAllocFast>(1);
-      ++outstanding_;
       return cache_[--count_];
     }
     return alloc_slow();
@@ -119,7 +118,6 @@ class PagePool {
       k += take;
     }
     stats_.template add<PoolCounter::kAllocFast>(k);
-    outstanding_ += static_cast<std::int64_t>(k);
     return k;
   }
 
@@ -189,7 +187,8 @@ class PagePool {
 
   // Pages handed out and not returned. Owner thread, or while quiesced.
   std::int64_t inflight() const noexcept {
-    return outstanding_ - remote_returned_.load(std::memory_order_acquire);
+    return owner_pages_ - static_cast<std::int64_t>(count_) -
+           remote_returned_.load(std::memory_order_acquire);
   }
 
   // Bytes the pool holds from its provider (cache, ring and pages in flight)
@@ -272,13 +271,13 @@ class PagePool {
     assert_owner();
     PAGEFRAG_DCHECK(page->pool == this, "recycle_direct of a page of another pool");
     sync_for_device(page, len);
-    --outstanding_;
     if (PAGEFRAG_LIKELY(count_ < kPagePoolCacheSize)) {
       stats_.template add<PoolCounter::kRecycleCached>(1);
       cache_[count_++] = page;
       return;
     }
     stats_.template add<PoolCounter::kRecycleCacheFull>(1);
+    --owner_pages_;  // leaves the owner's side
     push_or_release(page);
   }
 
@@ -318,7 +317,6 @@ class PagePool {
       return nullptr;
     }
     stats_.template add<PoolCounter::kAllocFast>(1);
-    ++outstanding_;
     return cache_[--count_];
   }
 
@@ -328,10 +326,11 @@ class PagePool {
     count_ = ring_.pop_bulk(cache_, kPagePoolCacheRefill);
     if (count_ != 0) {
       stats_.template add<PoolCounter::kAllocRefill>(1);
-      return count_;
+    } else {
+      stats_.template add<PoolCounter::kAllocEmpty>(1);
+      count_ = alloc_from_provider(cache_);
     }
-    stats_.template add<PoolCounter::kAllocEmpty>(1);
-    count_ = alloc_from_provider(cache_);
+    owner_pages_ += static_cast<std::int64_t>(count_);
     return count_;
   }
 
@@ -407,10 +406,10 @@ class PagePool {
     pool->assert_owner();
     pool->dead_.store(true, std::memory_order_seq_cst);
     pool->release_pages(pool->cache_, pool->count_);
-    pool->count_ = 0;
+    pool->owner_pages_ -= static_cast<std::int64_t>(std::exchange(pool->count_, 0));
     pool->drain_ring();
     // From here inflight() = -remote_returned_: the pages still out.
-    const std::int64_t pending = std::exchange(pool->outstanding_, 0);
+    const std::int64_t pending = std::exchange(pool->owner_pages_, 0);
     internal::stuck_pool_registry().add(pool, pool->id_, &inflight_of);
     // The last access to the pool unless this brings the count to zero.
     if (pool->remote_returned_.fetch_sub(pending, std::memory_order_acq_rel) - pending == 0) {
@@ -434,8 +433,10 @@ class PagePool {
 
   // ---- owner lines: cache, its count, read-mostly fast-path state ----
   alignas(kCacheLineSize) std::size_t count_ = 0;
-  // Pages handed out minus pages the owner took back (recycle_direct).
-  std::int64_t outstanding_ = 0;
+  // Pages on the owner's side: in the cache or handed out and not returned
+  // through the ring. Alloc and recycle_direct move pages within it, so the
+  // fast paths leave it alone; handed out = owner_pages_ - count_.
+  std::int64_t owner_pages_ = 0;
   const std::size_t page_bytes_;
   const bool sync_dev_;
   Page* cache_[kPagePoolCacheSize];

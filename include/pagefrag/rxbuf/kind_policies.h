@@ -100,6 +100,7 @@ absl::StatusOr<RxBufCfg> configure_kind(const RxBufRequest& req) {
 template <RxBufPlatform P = ManaPlatform>
 struct StandardRxBufPolicy {
   static constexpr std::string_view kName = "standard";
+  static constexpr std::uint32_t kTailroom = rxbuf_tailroom<P>();  // skb_shared_info trailer
   static constexpr RxBufKind kKind = RxBufKind::kStandard;
 
   static constexpr bool accepts(const RxBufRequest& req) noexcept {
@@ -123,6 +124,7 @@ struct StandardRxBufPolicy {
 template <RxBufPlatform P = ManaPlatform>
 struct JumboRxBufPolicy {
   static constexpr std::string_view kName = "jumbo";
+  static constexpr std::uint32_t kTailroom = rxbuf_tailroom<P>();  // skb_shared_info trailer
   static constexpr RxBufKind kKind = RxBufKind::kJumbo;
 
   static constexpr bool accepts(const RxBufRequest& req) noexcept {
@@ -148,6 +150,7 @@ struct JumboRxBufPolicy {
 template <RxBufPlatform P = ManaPlatform>
 struct XdpRxBufPolicy {
   static constexpr std::string_view kName = "xdp";
+  static constexpr std::uint32_t kTailroom = rxbuf_tailroom<P>();  // skb_shared_info trailer
   static constexpr RxBufKind kKind = RxBufKind::kXdp;
 
   static constexpr bool accepts(const RxBufRequest& req) noexcept { return req.xdp; }

@@ -21,23 +21,32 @@
 
 namespace pagefrag {
 
-// Constants an RX buffer platform provides, all static constexpr:
+// The frame limits every platform's request rules share, static constexpr:
+//   kMinMtu        smallest MTU the port accepts (ETH_MIN_MTU).
+//   kEthHeaderLen  ETH_HLEN: the device writes mtu + this many bytes.
+// RxBufPlatform refines it; a platform that is not an RxBufPlatform (the
+// AF_XDP example's) models it to reuse the shared request checks
+// (validate_rxbuf_adapter_mtu in rxbuf_policy.h).
+template <class P>
+concept RxBufFrameLimits = requires {
+  { P::kMinMtu } -> std::convertible_to<std::uint32_t>;
+  { P::kEthHeaderLen } -> std::convertible_to<std::uint32_t>;
+};
+
+// Constants an RX buffer platform provides, all static constexpr: the
+// RxBufFrameLimits (kMinMtu, kEthHeaderLen) and
 //   kCacheLineSize        SMP_CACHE_BYTES: SKB_DATA_ALIGN rounds to it (power of two).
 //   kSkbSharedInfoSize    sizeof(struct skb_shared_info), kept free after the data.
-//   kEthHeaderLen         ETH_HLEN: the device writes mtu + this many bytes.
 //   kXdpHeadroom          XDP_PACKET_HEADROOM reserved before the packet with XDP.
 //   kFragAlignment        alignment of every fragment within a page (power of two).
-//   kMinMtu               smallest MTU the port accepts (ETH_MIN_MTU).
 //   kMinRxQueueSize, kMaxRxQueueSize, kDefaultRxQueueSize   RX ring limits.
 //   kMaxQueues, kDefaultQueues                               queues per port.
 template <class P>
-concept RxBufPlatform = requires {
+concept RxBufPlatform = RxBufFrameLimits<P> && requires {
   { P::kCacheLineSize } -> std::convertible_to<std::uint32_t>;
   { P::kSkbSharedInfoSize } -> std::convertible_to<std::uint32_t>;
-  { P::kEthHeaderLen } -> std::convertible_to<std::uint32_t>;
   { P::kXdpHeadroom } -> std::convertible_to<std::uint32_t>;
   { P::kFragAlignment } -> std::convertible_to<std::uint32_t>;
-  { P::kMinMtu } -> std::convertible_to<std::uint32_t>;
   { P::kMinRxQueueSize } -> std::convertible_to<std::uint32_t>;
   { P::kMaxRxQueueSize } -> std::convertible_to<std::uint32_t>;
   { P::kDefaultRxQueueSize } -> std::convertible_to<std::uint32_t>;
@@ -71,11 +80,18 @@ constexpr std::uint64_t skb_data_align(std::uint64_t x) noexcept {
   return align_up(x, P::kCacheLineSize);
 }
 
-// Bytes a buffer needs beyond the MTU: the aligned skb_shared_info trailer
-// plus the Ethernet header (MANA_RXBUF_PAD, 334 on ManaPlatform).
+// Bytes every buffer keeps free after the frame: the skb_shared_info trailer
+// rounded to the cache line (320 on ManaPlatform). The policies' kTailroom.
+template <RxBufPlatform P>
+constexpr std::uint32_t rxbuf_tailroom() noexcept {
+  return static_cast<std::uint32_t>(skb_data_align<P>(P::kSkbSharedInfoSize));
+}
+
+// Bytes a buffer needs beyond the MTU: the tailroom plus the Ethernet header
+// (MANA_RXBUF_PAD, 334 on ManaPlatform).
 template <RxBufPlatform P>
 constexpr std::uint32_t rxbuf_pad() noexcept {
-  return static_cast<std::uint32_t>(skb_data_align<P>(P::kSkbSharedInfoSize)) + P::kEthHeaderLen;
+  return rxbuf_tailroom<P>() + P::kEthHeaderLen;
 }
 
 // The largest MTU that still gets fragments (several buffers per page):
@@ -93,6 +109,7 @@ constexpr std::uint64_t xdp_mtu_max(std::uint64_t page_size) noexcept {
   return page_size - rxbuf_pad<P>() - P::kXdpHeadroom;
 }
 
+static_assert(rxbuf_tailroom<ManaPlatform>() == 320);
 static_assert(rxbuf_pad<ManaPlatform>() == 334);
 static_assert(fragment_mtu_max<ManaPlatform>(4096) == 1714);
 static_assert(xdp_mtu_max<ManaPlatform>(4096) == 3506);

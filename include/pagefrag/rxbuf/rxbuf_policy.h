@@ -7,12 +7,24 @@
 // memory-minimising choice (MinWasteRxBufPolicy), or one of the single-kind
 // policies (StandardRxBufPolicy, JumboRxBufPolicy, XdpRxBufPolicy).
 //
-// Contract of every model P:
+// Contract of every model P (tests/rxbuf/rxbuf_conformance.h checks it for
+// every model, the AF_XDP example's included):
 //   P::kName            a short lower-case name ("kernel", "full-page", ...).
-//   P::configure(req)   setup path, any thread, no shared state: returns the
-//                       layout for req, or absl::InvalidArgument whose message
-//                       starts with the offending RxBufRequest field's name and
-//                       gives its value and the valid range. Never throws.
+//   P::kTailroom        bytes every buffer keeps free after the largest frame
+//                       (MANA: the skb_shared_info trailer; AF_XDP: VLAN tag
+//                       and guard band).
+//   P::configure(req)   setup path, any thread, no shared state (the same req
+//                       always gets the same answer): returns the layout for
+//                       req, or absl::InvalidArgument whose message starts
+//                       with the offending RxBufRequest field's name and gives
+//                       its value and the valid range. Never throws.
+// Every layout it returns keeps RxBufCfg's invariants (rxbuf_cfg.h) and
+//   headroom + datasize + kTailroom <= alloc_size.
+//
+// The request checks that do not depend on the platform's buffer rules
+// (page_size, adapter_mtu, max_order) are public here, so a model for another
+// platform reuses them; validate_rxbuf_request<P> is the whole check for an
+// RxBufPlatform.
 #pragma once
 
 #include <absl/status/status.h>
@@ -20,6 +32,7 @@
 #include <fmt/format.h>
 
 #include <concepts>
+#include <cstdint>
 #include <string_view>
 
 #include "pagefrag/base/bits.h"
@@ -31,29 +44,62 @@ namespace pagefrag {
 template <class T>
 concept RxBufPolicy = requires(const RxBufRequest& req) {
   { T::kName } -> std::convertible_to<std::string_view>;
+  { T::kTailroom } -> std::convertible_to<std::uint32_t>;
   { T::configure(req) } -> std::same_as<absl::StatusOr<RxBufCfg>>;
 };
 
-namespace rxbuf_internal {
-
-inline absl::Status out_of_range(std::string_view field, std::uint64_t value, std::uint64_t lo,
-                                 std::uint64_t hi, std::string_view why = {}) {
+// InvalidArgument "<field> <value> is out of range: expected <lo>..<hi>[ <why>]",
+// the message shape of every range error. Any thread.
+inline absl::Status rxbuf_out_of_range(std::string_view field, std::uint64_t value,
+                                       std::uint64_t lo, std::uint64_t hi,
+                                       std::string_view why = {}) {
   return absl::InvalidArgumentError(fmt::format("{} {} is out of range: expected {}..{}{}{}", field,
                                                 value, lo, hi, why.empty() ? "" : " ", why));
 }
+
+// OkStatus when req.page_size is a power of two in kRxBufMinPageSize ..
+// kRxBufMaxPageSize, else InvalidArgument starting "page_size <value>". Any thread.
+inline absl::Status validate_rxbuf_page_size(const RxBufRequest& req) {
+  if (is_power_of_two(req.page_size) && req.page_size >= kRxBufMinPageSize &&
+      req.page_size <= kRxBufMaxPageSize) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      fmt::format("page_size {} is invalid: expected a power of two in {}..{}", req.page_size,
+                  kRxBufMinPageSize, kRxBufMaxPageSize));
+}
+
+// OkStatus when req.adapter_mtu is in P::kMinMtu + ETH_HLEN .. kRxBufMaxMtu +
+// ETH_HLEN, else InvalidArgument starting "adapter_mtu <value>". Any thread.
+template <RxBufFrameLimits P>
+absl::Status validate_rxbuf_adapter_mtu(const RxBufRequest& req) {
+  const std::uint64_t lo = std::uint64_t{P::kMinMtu} + P::kEthHeaderLen;
+  const std::uint64_t hi = std::uint64_t{kRxBufMaxMtu} + P::kEthHeaderLen;
+  if (req.adapter_mtu >= lo && req.adapter_mtu <= hi) return absl::OkStatus();
+  return rxbuf_out_of_range("adapter_mtu", req.adapter_mtu, lo, hi);
+}
+
+// OkStatus when req.max_order <= kRxBufMaxOrder, else InvalidArgument
+// starting "max_order <value>". Any thread.
+inline absl::Status validate_rxbuf_max_order(const RxBufRequest& req) {
+  if (req.max_order <= kRxBufMaxOrder) return absl::OkStatus();
+  return rxbuf_out_of_range("max_order", req.max_order, 0, kRxBufMaxOrder);
+}
+
+namespace rxbuf_internal {
 
 template <RxBufPlatform P>
 absl::Status validate_mtu(const RxBufRequest& req) {
   const std::uint64_t hi = std::uint64_t{req.adapter_mtu} - P::kEthHeaderLen;
   if (req.mtu < P::kMinMtu || req.mtu > hi) {
-    return out_of_range(
+    return rxbuf_out_of_range(
         "mtu", req.mtu, P::kMinMtu, hi,
         fmt::format("(adapter_mtu {} - ETH_HLEN {})", req.adapter_mtu, P::kEthHeaderLen));
   }
   if (req.xdp && req.mtu > xdp_mtu_max<P>(req.page_size)) {
-    return out_of_range("mtu", req.mtu, P::kMinMtu, xdp_mtu_max<P>(req.page_size),
-                        fmt::format("with xdp (page_size {} - pad {} - XDP headroom {})",
-                                    req.page_size, rxbuf_pad<P>(), P::kXdpHeadroom));
+    return rxbuf_out_of_range("mtu", req.mtu, P::kMinMtu, xdp_mtu_max<P>(req.page_size),
+                              fmt::format("with xdp (page_size {} - pad {} - XDP headroom {})",
+                                          req.page_size, rxbuf_pad<P>(), P::kXdpHeadroom));
   }
   return absl::OkStatus();
 }
@@ -61,39 +107,31 @@ absl::Status validate_mtu(const RxBufRequest& req) {
 }  // namespace rxbuf_internal
 
 // Checks every field of req against platform P; OkStatus when all are valid,
-// otherwise InvalidArgument naming the first bad field (in declaration order),
-// its value and the valid range. Any thread.
+// otherwise InvalidArgument naming the first bad field (checked in the order
+// page_size, adapter_mtu, mtu (its range depends on adapter_mtu), queue_size,
+// max_order), its value and the valid range. Any thread.
 template <RxBufPlatform P = ManaPlatform>
 absl::Status validate_rxbuf_request(const RxBufRequest& req) {
-  using rxbuf_internal::out_of_range;
-  if (!is_power_of_two(req.page_size) || req.page_size < kRxBufMinPageSize ||
-      req.page_size > kRxBufMaxPageSize) {
-    return absl::InvalidArgumentError(
-        fmt::format("page_size {} is invalid: expected a power of two in {}..{}", req.page_size,
-                    kRxBufMinPageSize, kRxBufMaxPageSize));
-  }
-  if (req.adapter_mtu < P::kMinMtu + P::kEthHeaderLen ||
-      req.adapter_mtu > kRxBufMaxMtu + P::kEthHeaderLen) {
-    return out_of_range("adapter_mtu", req.adapter_mtu, P::kMinMtu + P::kEthHeaderLen,
-                        kRxBufMaxMtu + P::kEthHeaderLen);
-  }
+  if (absl::Status page = validate_rxbuf_page_size(req); !page.ok()) return page;
+  if (absl::Status adapter = validate_rxbuf_adapter_mtu<P>(req); !adapter.ok()) return adapter;
   if (absl::Status mtu = rxbuf_internal::validate_mtu<P>(req); !mtu.ok()) return mtu;
   if (req.queue_size < P::kMinRxQueueSize || req.queue_size > P::kMaxRxQueueSize) {
-    return out_of_range("queue_size", req.queue_size, P::kMinRxQueueSize, P::kMaxRxQueueSize);
+    return rxbuf_out_of_range("queue_size", req.queue_size, P::kMinRxQueueSize,
+                              P::kMaxRxQueueSize);
   }
-  if (req.max_order > kRxBufMaxOrder) {
-    return out_of_range("max_order", req.max_order, 0, kRxBufMaxOrder);
-  }
-  return absl::OkStatus();
+  return validate_rxbuf_max_order(req);
 }
 
 namespace rxbuf_internal {
 
 // Base of the policies that lay out every valid request (a constexpr
 // Derived::select(req) with a valid req as precondition): gives them their
-// configure(), which validates and then selects.
+// configure(), which validates and then selects, and their kTailroom.
 template <class Derived, RxBufPlatform P>
 struct ValidatingPolicy {
+  // The skb_shared_info trailer kept free after every frame.
+  static constexpr std::uint32_t kTailroom = rxbuf_tailroom<P>();
+
   // Setup path, any thread.
   static absl::StatusOr<RxBufCfg> configure(const RxBufRequest& req) {
     if (absl::Status valid = validate_rxbuf_request<P>(req); !valid.ok()) return valid;

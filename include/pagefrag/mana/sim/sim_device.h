@@ -45,6 +45,7 @@
 
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/iova.h"
+#include "pagefrag/dma/mock_dma.h"
 #include "pagefrag/mana/device.h"
 #include "pagefrag/mana/gdma.h"
 
@@ -477,5 +478,8 @@ class SimDevice {
   SimDeviceCounters counters_;
   WireFn wire_;
 };
+
+static_assert(DeviceAccessDma<MockDma>);
+static_assert(ManaDevice<SimDevice<MockDma>>);
 
 }  // namespace pagefrag::mana::sim
