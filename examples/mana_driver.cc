@@ -106,7 +106,8 @@ template <class T>
 T parse_number(std::string_view flag, const std::string& text, T lo, T hi) {
   std::uint64_t v = 0;
   if (!absl::SimpleAtoi(text, &v) || v < lo || v > hi) {
-    usage_error(fmt::format("--{}={} is invalid: expected an integer in {}..{}", flag, text, lo, hi));
+    usage_error(
+        fmt::format("--{}={} is invalid: expected an integer in {}..{}", flag, text, lo, hi));
   }
   return static_cast<T>(v);
 }
@@ -114,7 +115,8 @@ T parse_number(std::string_view flag, const std::string& text, T lo, T hi) {
 double parse_probability(const std::string& what, const std::string& text) {
   double p = 0;
   if (!absl::SimpleAtod(text, &p) || p < 0 || p > 1) {
-    usage_error(fmt::format("--inject {}:{} is invalid: expected a probability in 0..1", what, text));
+    usage_error(
+        fmt::format("--inject {}:{} is invalid: expected a probability in 0..1", what, text));
   }
   return p;
 }
@@ -133,9 +135,10 @@ void parse_inject(const std::string& spec, Config& c) {
     } else if (key == "bad-cqe") {
       c.p_bad_cqe = parse_probability(key, val);
     } else {
-      usage_error(fmt::format("--inject item '{}' is invalid: expected alloc:P, dma-map:P or "
-                              "bad-cqe:P separated by commas",
-                              item));
+      usage_error(
+          fmt::format("--inject item '{}' is invalid: expected alloc:P, dma-map:P or "
+                      "bad-cqe:P separated by commas",
+                      item));
     }
   }
 }
@@ -154,10 +157,10 @@ void parse_size(const std::string& s, Config& c) {
 void parse_choices(Config& c) {
   const std::string xdp = absl::GetFlag(FLAGS_xdp);
   const std::pair<const char*, XdpMode> xdps[] = {{"none", XdpMode::kNone},
-                                                 {"pass", XdpMode::kPass},
-                                                 {"drop", XdpMode::kDrop},
-                                                 {"tx", XdpMode::kTx},
-                                                 {"redirect", XdpMode::kRedirect}};
+                                                  {"pass", XdpMode::kPass},
+                                                  {"drop", XdpMode::kDrop},
+                                                  {"tx", XdpMode::kTx},
+                                                  {"redirect", XdpMode::kRedirect}};
   auto it = std::find_if(std::begin(xdps), std::end(xdps), [&](auto& p) { return xdp == p.first; });
   if (it == std::end(xdps)) {
     usage_error(fmt::format("--xdp={} is invalid: expected none, pass, drop, tx or redirect", xdp));
@@ -172,8 +175,8 @@ void parse_choices(Config& c) {
   } else if (c.policy == "min-waste") {
     c.policy_fn = &MinWasteRxBufPolicy<>::configure;
   } else {
-    usage_error(fmt::format("--policy={} is invalid: expected kernel, full-page or min-waste",
-                            c.policy));
+    usage_error(
+        fmt::format("--policy={} is invalid: expected kernel, full-page or min-waste", c.policy));
   }
   const std::string dma = absl::GetFlag(FLAGS_dma);
   if (dma != "strict" && dma != "bounce") {
@@ -219,21 +222,23 @@ std::vector<char*> normalise_args(int argc, char** argv, std::vector<std::string
 }
 
 Config parse_flags(int argc, char** argv) {
-  absl::SetProgramUsageMessage("reference MANA driver over a simulated device, verified end to end");
+  absl::SetProgramUsageMessage(
+      "reference MANA driver over a simulated device, verified end to end");
   std::vector<std::string> storage;
   std::vector<char*> args = normalise_args(argc, argv, storage);
   check_known_flags(static_cast<int>(args.size()), args.data());
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   Config c;
-  c.page_size = parse_number<std::uint64_t>("page-size", absl::GetFlag(FLAGS_page_size), 4096,
-                                            1u << 20);
+  c.page_size =
+      parse_number<std::uint64_t>("page-size", absl::GetFlag(FLAGS_page_size), 4096, 1u << 20);
   if (!is_power_of_two(c.page_size)) {
     usage_error(fmt::format("--page-size={} is invalid: expected a power of two in 4096..1048576",
                             c.page_size));
   }
   c.mtu = parse_number<std::uint32_t>("mtu", absl::GetFlag(FLAGS_mtu), 68, 9202);
   c.queues = parse_number<std::uint32_t>("queues", absl::GetFlag(FLAGS_queues), 1, 64);
-  c.queue_size = parse_number<std::uint32_t>("queue-size", absl::GetFlag(FLAGS_queue_size), 128, 8192);
+  c.queue_size =
+      parse_number<std::uint32_t>("queue-size", absl::GetFlag(FLAGS_queue_size), 128, 8192);
   if (!is_power_of_two(c.queue_size)) {
     usage_error(fmt::format("--queue-size={} is invalid: expected a power of two in 128..8192",
                             c.queue_size));
@@ -242,8 +247,8 @@ Config parse_flags(int argc, char** argv) {
   parse_size(absl::GetFlag(FLAGS_packet_size), c);
   parse_choices(c);
   parse_inject(absl::GetFlag(FLAGS_inject), c);
-  c.reconfigure = parse_number<std::uint32_t>("reconfigure", absl::GetFlag(FLAGS_reconfigure), 0,
-                                              100000);
+  c.reconfigure =
+      parse_number<std::uint32_t>("reconfigure", absl::GetFlag(FLAGS_reconfigure), 0, 100000);
   c.seed = parse_number<std::uint64_t>("seed", absl::GetFlag(FLAGS_seed), 0, ~0ull);
   c.json = absl::GetFlag(FLAGS_json);
   return c;
@@ -410,7 +415,6 @@ void generate(Device& dev, const Config& c, std::uint32_t max_frame,
   for (std::uint32_t q = 0; q < c.queues; ++q) dev.flush_rx(q);
 }
 
-
 PacketSink make_sink(Verifier& v) {
   return [&v](const RxPacket& p) {
     std::uint64_t seq = 0;
@@ -442,8 +446,11 @@ std::uint64_t provider_capacity(const Config& c, unsigned max_order) {
   for (std::uint32_t mtu : {c.mtu, 576u, 1280u, 1500u, 1700u, 2000u, 3000u, 4000u, 9000u}) {
     for (bool xdp : {false, true}) {
       for (RxBufConfigureFn fn : {c.policy_fn, &FullPageRxBufPolicy<>::configure}) {
-        const RxBufRequest req{.page_size = c.page_size, .mtu = mtu, .xdp = xdp,
-                               .queue_size = c.queue_size, .max_order = max_order};
+        const RxBufRequest req{.page_size = c.page_size,
+                               .mtu = mtu,
+                               .xdp = xdp,
+                               .queue_size = c.queue_size,
+                               .max_order = max_order};
         absl::StatusOr<RxBufCfg> cfg = fn(req);
         if (!cfg.ok()) continue;
         worst = std::max(worst, (cfg->pool_size(c.queue_size) + 320) * cfg->block_bytes());
@@ -531,12 +538,11 @@ std::string json_report(const Config& c, const RunResult& r, const Verifier& v, 
       "\"failed_reconfigurations\":{},\"mpps\":{:.4f},\"seconds\":{:.3f},\"page_size\":{},"
       "\"mtu\":{},\"queues\":{},\"queue_size\":{},\"policy\":\"{}\",\"xdp\":\"{}\",\"dma\":\"{}\","
       "\"final_kind\":\"{}\",\"corrupted_cqes\":{},\"truncated\":{},\"tx_frames\":{}}}",
-      r.totals.sent, r.totals.received, r.totals.dropped, drops, v.corrupt.load(),
-      r.unsynced_reads, v.verified.load() + v.verified_wire.load(), r.leaked_pages,
-      r.leaked_mappings, r.inflight, r.cfg.frag_count, truesize, r.queue_bytes,
-      r.reconfigurations, r.failed_reconfigurations, mpps, r.totals.seconds, c.page_size,
-      r.final_mtu, c.queues, c.queue_size, c.policy, c.xdp_name,
-      c.dma == MockDmaMode::kBounce ? "bounce" : "strict", r.cfg.kind, r.corrupted_cqes,
+      r.totals.sent, r.totals.received, r.totals.dropped, drops, v.corrupt.load(), r.unsynced_reads,
+      v.verified.load() + v.verified_wire.load(), r.leaked_pages, r.leaked_mappings, r.inflight,
+      r.cfg.frag_count, truesize, r.queue_bytes, r.reconfigurations, r.failed_reconfigurations,
+      mpps, r.totals.seconds, c.page_size, r.final_mtu, c.queues, c.queue_size, c.policy,
+      c.xdp_name, c.dma == MockDmaMode::kBounce ? "bounce" : "strict", r.cfg.kind, r.corrupted_cqes,
       r.truncated, r.tx_frames);
 }
 
@@ -545,16 +551,17 @@ int report(const Config& c, const RunResult& r, const Verifier& v) {
   const double mpps = t.seconds > 0 ? t.received / t.seconds / 1e6 : 0;
   const double truesize = t.received ? static_cast<double>(r.truesize_sum) / t.received : 0;
   const bool balanced = t.sent == t.received + t.dropped;
-  const bool ok = balanced && v.corrupt.load() == 0 && r.unsynced_reads == 0 &&
-                  r.dma_faults == 0 && r.leaked_pages == 0 && r.leaked_mappings == 0 &&
-                  r.inflight == 0;
+  const bool ok = balanced && v.corrupt.load() == 0 && r.unsynced_reads == 0 && r.dma_faults == 0 &&
+                  r.leaked_pages == 0 && r.leaked_mappings == 0 && r.inflight == 0;
   std::string out;
   auto row = [&out](std::string_view k, const std::string& val) {
     fmt::format_to(std::back_inserter(out), "  {:<30} {}\n", k, val);
   };
-  fmt::format_to(std::back_inserter(out), "mana_driver: {} queues x {} RX slots, {} B pages, "
-                 "policy {}, xdp {}, dma {}\n", c.queues, c.queue_size, c.page_size, c.policy,
-                 c.xdp_name, c.dma == MockDmaMode::kBounce ? "bounce" : "strict");
+  fmt::format_to(std::back_inserter(out),
+                 "mana_driver: {} queues x {} RX slots, {} B pages, "
+                 "policy {}, xdp {}, dma {}\n",
+                 c.queues, c.queue_size, c.page_size, c.policy, c.xdp_name,
+                 c.dma == MockDmaMode::kBounce ? "bounce" : "strict");
   row("packets sent", fmt::format("{}", t.sent));
   row("packets received", fmt::format("{} ({} verified at the sink, {} on the wire)", t.received,
                                       v.verified.load(), v.verified_wire.load()));
@@ -567,14 +574,14 @@ int report(const Config& c, const RunResult& r, const Verifier& v) {
   row("unsynced CPU reads", fmt::format("{}", r.unsynced_reads));
   row("leaked pages / mappings", fmt::format("{} / {}", r.leaked_pages, r.leaked_mappings));
   row("pages in flight at destroy", fmt::format("{}", r.inflight));
-  row("final layout", fmt::format("{} (mtu {}, {} per {} B block, alloc {} B)", r.cfg.kind,
-                                  r.final_mtu, r.cfg.frag_count, r.cfg.block_bytes(),
-                                  r.cfg.alloc_size));
+  row("final layout",
+      fmt::format("{} (mtu {}, {} per {} B block, alloc {} B)", r.cfg.kind, r.final_mtu,
+                  r.cfg.frag_count, r.cfg.block_bytes(), r.cfg.alloc_size));
   row("truesize per packet", fmt::format("{:.1f} B", truesize));
-  row("queue bytes (high water)", fmt::format("{} B ({:.2f} MiB)", r.queue_bytes,
-                                              r.queue_bytes / 1048576.0));
-  row("reconfigurations", fmt::format("{} ok, {} failed", r.reconfigurations,
-                                      r.failed_reconfigurations));
+  row("queue bytes (high water)",
+      fmt::format("{} B ({:.2f} MiB)", r.queue_bytes, r.queue_bytes / 1048576.0));
+  row("reconfigurations",
+      fmt::format("{} ok, {} failed", r.reconfigurations, r.failed_reconfigurations));
   row("device", fmt::format("{} corrupted CQEs, {} truncated, {} DMA faults, {} TX frames",
                             r.corrupted_cqes, r.truncated, r.dma_faults, r.tx_frames));
   row("throughput", fmt::format("{:.3f} Mpps over {:.2f} s", mpps, t.seconds));
@@ -619,7 +626,8 @@ void run_traffic(Port& port, Device& dev, const Config& c, RunResult& r) {
   control.join();
   wait_accounted(port, dev, c);
   r.totals = account(port, dev);
-  r.totals.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.totals.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 // Reads the final configuration, tears the port down and reads what the
@@ -645,9 +653,10 @@ void finish(Port& port, const Device& dev, RunResult& r) {
 
 int run(const Config& c) {
   const unsigned max_order = 4;
-  absl::StatusOr<HeapProvider> provider = HeapProvider::create(
-      {.page_size = c.page_size, .max_order = max_order,
-       .capacity = provider_capacity(c, max_order)});
+  absl::StatusOr<HeapProvider> provider =
+      HeapProvider::create({.page_size = c.page_size,
+                            .max_order = max_order,
+                            .capacity = provider_capacity(c, max_order)});
   if (!provider.ok()) usage_error(std::string(provider.status().message()));
   RunResult r;
   Verifier ver;

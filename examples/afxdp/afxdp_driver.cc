@@ -1,13 +1,12 @@
 // examples/afxdp/afxdp_driver.cc: setup, data path and teardown of AfXdpDriver.
 #include "afxdp_driver.h"
 
+#include <fmt/format.h>
 #include <poll.h>
 
 #include <algorithm>
 #include <cstring>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "pagefrag/base/check.h"
 #include "wire.h"
@@ -46,8 +45,8 @@ absl::StatusOr<std::unique_ptr<AfXdpDriver>> AfXdpDriver::create(const DriverOpt
         o.ifname, *link_mtu, o.mtu, cfg->alloc_size));
   }
   if (o.batch == 0 || o.batch > std::min(o.ring_size, kMaxBatch)) {
-    return absl::InvalidArgumentError(fmt::format("batch {}: expected 1..{}", o.batch,
-                                                  std::min(o.ring_size, kMaxBatch)));
+    return absl::InvalidArgumentError(
+        fmt::format("batch {}: expected 1..{}", o.batch, std::min(o.ring_size, kMaxBatch)));
   }
   auto provider = UmemProvider::create(
       {.page_size = o.page_size, .pages = pool_pages(*cfg, o), .tail_bytes = 4096});
@@ -93,12 +92,12 @@ absl::Status AfXdpDriver::start() {
   if (!frags.ok()) return frags.status();
   frags_.emplace(std::move(*frags));
   max_frags_ = (pages - 1) * cfg_.frag_count;
-  auto port = XskPort::open(provider_.umem(), {.ifname = options_.ifname,
-                                               .queue_id = options_.queue_id,
-                                               .ring_size = options_.ring_size,
-                                               .chunk_size = chunk_size(),
-                                               .umem_headroom = cfg_.headroom -
-                                                                AfXdpPlatform::kXdpPacketHeadroom});
+  auto port = XskPort::open(provider_.umem(),
+                            {.ifname = options_.ifname,
+                             .queue_id = options_.queue_id,
+                             .ring_size = options_.ring_size,
+                             .chunk_size = chunk_size(),
+                             .umem_headroom = cfg_.headroom - AfXdpPlatform::kXdpPacketHeadroom});
   if (!port.ok()) return port.status();
   port_ = std::move(*port);
   return absl::OkStatus();
@@ -112,8 +111,8 @@ AfXdpDriver::~AfXdpDriver() { shutdown(); }
 std::uint32_t AfXdpDriver::refill() {
   xsk_ring_prod& fill = port_->fill();
   const std::uint64_t room = max_frags_ - std::min(max_frags_, stats_.frags_in_flight);
-  const auto want = static_cast<std::uint32_t>(std::min<std::uint64_t>(
-      {xsk_prod_nb_free(&fill, options_.batch), options_.batch, room}));
+  const auto want = static_cast<std::uint32_t>(
+      std::min<std::uint64_t>({xsk_prod_nb_free(&fill, options_.batch), options_.batch, room}));
   std::uint64_t addrs[kMaxBatch];
   std::uint32_t n = 0;
   for (; n < want; ++n) {
@@ -164,10 +163,12 @@ bool AfXdpDriver::handle_frame(std::uint64_t desc_addr, std::uint32_t len) {
   pool_->sync_for_cpu(page, static_cast<std::uint32_t>(va - page->va + data_off), len);
   if (data_off != cfg_.headroom || len > Policy::frame_room(cfg_)) ++stats_.overruns;
   if (options_.check_guards) {
-    check_guards(base, static_cast<std::uint32_t>(data_off),
-                 static_cast<std::uint32_t>(std::min<std::uint64_t>(data_off + len, cfg_.alloc_size)));
+    check_guards(
+        base, static_cast<std::uint32_t>(data_off),
+        static_cast<std::uint32_t>(std::min<std::uint64_t>(data_off + len, cfg_.alloc_size)));
   }
-  std::span<std::byte> frame(va + data_off, std::min<std::uint64_t>(len, cfg_.alloc_size - data_off));
+  std::span<std::byte> frame(va + data_off,
+                             std::min<std::uint64_t>(len, cfg_.alloc_size - data_off));
   UdpFrame udp;
   std::uint32_t seq = 0;
   if (!parse_udp_frame(frame, &udp) || udp.dst_port != options_.udp_port) {
@@ -285,9 +286,9 @@ absl::Status AfXdpDriver::run(const volatile std::sig_atomic_t& stop,
     }
     if (++idle < kIdleSpins) continue;
     if (std::chrono::steady_clock::now() > deadline) {
-      return absl::DeadlineExceededError(fmt::format(
-          "{} of {} datagrams verified, {} echoes outstanding after {} ms", stats_.verified,
-          options_.count, tx_outstanding_, timeout.count()));
+      return absl::DeadlineExceededError(
+          fmt::format("{} of {} datagrams verified, {} echoes outstanding after {} ms",
+                      stats_.verified, options_.count, tx_outstanding_, timeout.count()));
     }
     pollfd pfd{.fd = port_->fd(), .events = POLLIN, .revents = 0};
     ::poll(&pfd, 1, 1);  // nothing to do: sleep until a frame arrives (1 ms at most)

@@ -29,6 +29,9 @@
 // in-flight 0, provider pages 0).
 #pragma once
 
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstddef>
@@ -37,9 +40,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 #include "afxdp_rxbuf_policy.h"
 #include "pagefrag/dma/premapped_region.h"
@@ -53,9 +53,9 @@
 namespace afxdp {
 
 struct DriverOptions {
-  std::string ifname;             // interface (in the caller's network namespace)
-  std::uint32_t queue_id = 0;     // its RX queue
-  std::uint32_t mtu = 1500;       // buffers are laid out for this MTU; the link's must not exceed it
+  std::string ifname;          // interface (in the caller's network namespace)
+  std::uint32_t queue_id = 0;  // its RX queue
+  std::uint32_t mtu = 1500;    // buffers are laid out for this MTU; the link's must not exceed it
   std::uint64_t page_size = 65536;  // pool page bytes
   std::uint32_t ring_size = 2048;   // entries of each of the four rings
   std::uint32_t batch = 64;         // descriptors handled per ring per loop
@@ -71,24 +71,24 @@ struct DriverOptions {
 
 // Driver counters, owner thread only (plain integers).
 struct DriverStats {
-  std::uint64_t rx_frames = 0;       // RX descriptors consumed
-  std::uint64_t rx_bytes = 0;        // their frame bytes
-  std::uint64_t verified = 0;        // distinct test datagrams verified intact
-  std::uint64_t verified_bytes = 0;  // their UDP payload bytes
-  std::uint64_t duplicates = 0;      // test datagrams seen again
-  std::uint64_t corrupt = 0;         // to the test port but failing verification
-  std::uint64_t foreign = 0;         // anything else (ARP, other ports)
-  std::uint64_t overruns = 0;        // frames longer than the stride holds
-  std::uint64_t guard_checks = 0;    // fragments whose guard bytes were checked
+  std::uint64_t rx_frames = 0;         // RX descriptors consumed
+  std::uint64_t rx_bytes = 0;          // their frame bytes
+  std::uint64_t verified = 0;          // distinct test datagrams verified intact
+  std::uint64_t verified_bytes = 0;    // their UDP payload bytes
+  std::uint64_t duplicates = 0;        // test datagrams seen again
+  std::uint64_t corrupt = 0;           // to the test port but failing verification
+  std::uint64_t foreign = 0;           // anything else (ARP, other ports)
+  std::uint64_t overruns = 0;          // frames longer than the stride holds
+  std::uint64_t guard_checks = 0;      // fragments whose guard bytes were checked
   std::uint64_t guard_violations = 0;  // ... and found written
-  std::uint64_t bad_addresses = 0;   // ring addresses the driver never posted
-  std::uint64_t fill_posted = 0;     // fragments put on the fill ring
-  std::uint64_t fill_short = 0;      // refills that got fewer fragments than slots
-  std::uint64_t tx_posted = 0;       // frames put on the TX ring
-  std::uint64_t tx_completed = 0;    // ... and returned on the completion ring
-  std::uint64_t tx_ring_full = 0;    // echoes dropped because the TX ring was full
-  std::uint64_t tx_kicks = 0;        // sendto() wake-ups
-  std::uint64_t reclaimed = 0;       // fragments taken back from the kernel at shutdown
+  std::uint64_t bad_addresses = 0;     // ring addresses the driver never posted
+  std::uint64_t fill_posted = 0;       // fragments put on the fill ring
+  std::uint64_t fill_short = 0;        // refills that got fewer fragments than slots
+  std::uint64_t tx_posted = 0;         // frames put on the TX ring
+  std::uint64_t tx_completed = 0;      // ... and returned on the completion ring
+  std::uint64_t tx_ring_full = 0;      // echoes dropped because the TX ring was full
+  std::uint64_t tx_kicks = 0;          // sendto() wake-ups
+  std::uint64_t reclaimed = 0;         // fragments taken back from the kernel at shutdown
   std::uint64_t frags_in_flight = 0;   // fragments out of the allocator now
   std::uint64_t frags_high_water = 0;  // ... at most
   std::uint64_t pages_high_water = 0;  // pool pages out carrying fragments, at most
@@ -96,10 +96,10 @@ struct DriverStats {
 
 // What shutdown() found.
 struct LeakReport {
-  std::int64_t pool_inflight = 0;       // pages the pool handed out and never got back
-  std::size_t provider_pages = 0;       // UMEM pages not returned to the provider
-  std::size_t dma_mappings = 0;         // UmemDma mappings not undone
-  std::uint64_t frags_in_flight = 0;    // fragments the driver lost track of
+  std::int64_t pool_inflight = 0;     // pages the pool handed out and never got back
+  std::size_t provider_pages = 0;     // UMEM pages not returned to the provider
+  std::size_t dma_mappings = 0;       // UmemDma mappings not undone
+  std::uint64_t frags_in_flight = 0;  // fragments the driver lost track of
   bool clean() const {
     return pool_inflight == 0 && provider_pages == 0 && dma_mappings == 0 && frags_in_flight == 0;
   }
@@ -137,7 +137,9 @@ class AfXdpDriver {
   // The fragment allocator's slow-path counters (pages used, merged, ...).
   const pagefrag::FragStats& frag_stats() const { return frag_stats_; }
   // The pool's counters (kernel page_pool names) and held-bytes gauges.
-  pagefrag::PoolStatsSnapshot pool_stats() const { return pool_stats_ ? *pool_stats_ : pool_->stats(); }
+  pagefrag::PoolStatsSnapshot pool_stats() const {
+    return pool_stats_ ? *pool_stats_ : pool_->stats();
+  }
   // The kernel's drop counters for the socket (before shutdown only).
   absl::StatusOr<xdp_statistics> kernel_stats() const { return port_->kernel_stats(); }
 
@@ -167,14 +169,14 @@ class AfXdpDriver {
   Pool::Handle pool_;
   std::optional<Frags> frags_;
   std::unique_ptr<XskPort> port_;
-  std::vector<Slot> slots_;          // per 64-byte UMEM granule: where that fragment is
-  std::vector<std::uint8_t> seen_;   // per test sequence number
-  std::vector<std::byte> paint_;     // the guard pattern, one stride long
-  std::uint64_t max_frags_ = 0;      // fragments the pool's pages can hold, minus one page
+  std::vector<Slot> slots_;           // per 64-byte UMEM granule: where that fragment is
+  std::vector<std::uint8_t> seen_;    // per test sequence number
+  std::vector<std::byte> paint_;      // the guard pattern, one stride long
+  std::uint64_t max_frags_ = 0;       // fragments the pool's pages can hold, minus one page
   std::uint64_t tx_outstanding_ = 0;  // posted and not yet completed
   DriverStats stats_;
   std::optional<pagefrag::PoolStatsSnapshot> pool_stats_;  // kept when the pool is destroyed
-  pagefrag::FragStats frag_stats_;  // kept when the allocator is destroyed
+  pagefrag::FragStats frag_stats_;                         // kept when the allocator is destroyed
   std::optional<LeakReport> leaks_;
 };
 

@@ -7,6 +7,9 @@
 // pool and kernel counters, and last a one-line summary. Exit status: 0 all
 // datagrams verified and nothing leaked, 1 a check failed, 2 bad flags,
 // 3 the environment cannot run AF_XDP (not root, no AF_XDP in the kernel).
+#include <absl/flags/flag.h>
+#include <absl/flags/parse.h>
+#include <fmt/format.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,10 +18,6 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
-
-#include <absl/flags/flag.h>
-#include <absl/flags/parse.h>
-#include <fmt/format.h>
 
 #include "afxdp_driver.h"
 #include "progress.h"
@@ -80,17 +79,18 @@ void print_counters(const afxdp::AfXdpDriver& d, const xdp_statistics& k) {
       "fill_short={} tx_posted={} tx_completed={} tx_ring_full={} tx_kicks={} reclaimed={} "
       "frags_high_water={} pages_high_water={}\n",
       s.rx_frames, s.rx_bytes, s.verified, s.duplicates, s.corrupt, s.foreign, s.overruns,
-      s.guard_checks, s.guard_violations, s.bad_addresses, s.fill_posted, s.fill_short,
-      s.tx_posted, s.tx_completed, s.tx_ring_full, s.tx_kicks, s.reclaimed, s.frags_high_water,
+      s.guard_checks, s.guard_violations, s.bad_addresses, s.fill_posted, s.fill_short, s.tx_posted,
+      s.tx_completed, s.tx_ring_full, s.tx_kicks, s.reclaimed, s.frags_high_water,
       s.pages_high_water);
   const pagefrag::FragStats& f = d.frag_stats();
   fmt::print("frag: alloc_fail={} full_pages={} pages_used={} pages_merged={} pages_evicted={}\n",
              f.alloc_fail, f.full_pages, f.pages_used, f.pages_merged, f.pages_evicted);
   fmt::print("pool: {}\n", d.pool_stats());
-  fmt::print("kernel: rx_dropped={} rx_invalid_descs={} tx_invalid_descs={} rx_ring_full={} "
-             "rx_fill_ring_empty_descs={} tx_ring_empty_descs={}\n",
-             k.rx_dropped, k.rx_invalid_descs, k.tx_invalid_descs, k.rx_ring_full,
-             k.rx_fill_ring_empty_descs, k.tx_ring_empty_descs);
+  fmt::print(
+      "kernel: rx_dropped={} rx_invalid_descs={} tx_invalid_descs={} rx_ring_full={} "
+      "rx_fill_ring_empty_descs={} tx_ring_empty_descs={}\n",
+      k.rx_dropped, k.rx_invalid_descs, k.tx_invalid_descs, k.rx_ring_full,
+      k.rx_fill_ring_empty_descs, k.tx_ring_empty_descs);
 }
 
 // Every check the live test relies on; prints each failure.
@@ -102,17 +102,21 @@ bool passed(const afxdp::AfXdpDriver& d, const afxdp::LeakReport& leaks, const x
     if (!cond) std::fprintf(stderr, "afxdp_driver: FAILED: %s\n", what.c_str());
     ok = ok && cond;
   };
-  require(count == 0 || s.verified == count, fmt::format("{} of {} datagrams verified", s.verified, count));
-  require(s.corrupt == 0 && s.duplicates == 0, fmt::format("{} corrupt, {} duplicate datagrams", s.corrupt, s.duplicates));
+  require(count == 0 || s.verified == count,
+          fmt::format("{} of {} datagrams verified", s.verified, count));
+  require(s.corrupt == 0 && s.duplicates == 0,
+          fmt::format("{} corrupt, {} duplicate datagrams", s.corrupt, s.duplicates));
   require(s.overruns == 0 && s.guard_violations == 0,
           fmt::format("{} overruns, {} guard violations", s.overruns, s.guard_violations));
   require(s.bad_addresses == 0, fmt::format("{} ring addresses never posted", s.bad_addresses));
-  require(s.tx_posted == s.tx_completed, fmt::format("{} echoes posted, {} completed", s.tx_posted, s.tx_completed));
+  require(s.tx_posted == s.tx_completed,
+          fmt::format("{} echoes posted, {} completed", s.tx_posted, s.tx_completed));
   require(k.rx_dropped == 0 && k.rx_invalid_descs == 0 && k.tx_invalid_descs == 0,
           "kernel dropped frames or refused descriptors");
   require(leaks.clean(), fmt::format("leaks: pool inflight {}, provider pages {}, dma mappings {}, "
-                                     "fragments {}", leaks.pool_inflight, leaks.provider_pages,
-                                     leaks.dma_mappings, leaks.frags_in_flight));
+                                     "fragments {}",
+                                     leaks.pool_inflight, leaks.provider_pages, leaks.dma_mappings,
+                                     leaks.frags_in_flight));
   return ok;
 }
 
@@ -129,10 +133,10 @@ void print_summary(const afxdp::AfXdpDriver& d, const afxdp::LeakReport& leaks, 
       "afxdp {} {}: {} packets, {} payload bytes intact{}; {} buffers per {} KiB page (stride "
       "{}); UMEM used {} B vs {} B at one {} B chunk per frame ({:.1f}% less); {} guard checks, "
       "{} leaked buffers\n",
-      absl::GetFlag(FLAGS_echo) ? "echo" : "rx", ok ? "PASS" : "FAIL", s.verified,
-      s.verified_bytes, absl::GetFlag(FLAGS_echo) ? fmt::format(" and echoed") : "",
-      cfg.frag_count, cfg.page_size / 1024, cfg.alloc_size, used, one_per_frame, chunk, saved,
-      s.guard_checks, leaks.frags_in_flight + static_cast<std::uint64_t>(leaks.pool_inflight));
+      absl::GetFlag(FLAGS_echo) ? "echo" : "rx", ok ? "PASS" : "FAIL", s.verified, s.verified_bytes,
+      absl::GetFlag(FLAGS_echo) ? fmt::format(" and echoed") : "", cfg.frag_count,
+      cfg.page_size / 1024, cfg.alloc_size, used, one_per_frame, chunk, saved, s.guard_checks,
+      leaks.frags_in_flight + static_cast<std::uint64_t>(leaks.pool_inflight));
 }
 
 }  // namespace

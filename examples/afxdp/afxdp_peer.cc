@@ -8,7 +8,10 @@
 // (progress file) or, with --echo, not yet echoed back. With --echo every
 // echo is checked against the pattern and counted once. Exits 0 only when
 // every datagram was confirmed (and, with --echo, every echo arrived intact).
+#include <absl/flags/flag.h>
+#include <absl/flags/parse.h>
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -22,10 +25,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <absl/flags/flag.h>
-#include <absl/flags/parse.h>
-#include <fmt/format.h>
 
 #include "progress.h"
 #include "wire.h"
@@ -76,9 +75,9 @@ class Peer {
   }
 
   void print_summary() const {
-    fmt::print("peer: sent {} datagrams, {} payload bytes, payload sizes {}..{}; driver verified {}",
-               sent_, sent_bytes_, afxdp::kMinPayload, max_payload_,
-               afxdp::observe(progress_->verified));
+    fmt::print(
+        "peer: sent {} datagrams, {} payload bytes, payload sizes {}..{}; driver verified {}",
+        sent_, sent_bytes_, afxdp::kMinPayload, max_payload_, afxdp::observe(progress_->verified));
     if (echo_) {
       fmt::print("; echoes intact {} ({} bytes), corrupt {}, duplicate {}", echo_stats_.ok,
                  echo_stats_.bytes, echo_stats_.bad, echo_stats_.duplicate);
@@ -187,7 +186,8 @@ int open_socket() {
 }
 
 bool wait_until_ready(afxdp::Progress* progress) {
-  const auto deadline = Clock::now() + std::chrono::duration<double>(absl::GetFlag(FLAGS_timeout_s));
+  const auto deadline =
+      Clock::now() + std::chrono::duration<double>(absl::GetFlag(FLAGS_timeout_s));
   while (afxdp::observe(progress->ready) == 0) {
     if (Clock::now() > deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -9,7 +9,9 @@
 // plain atomic stores), any number of readers.
 #pragma once
 
+#include <absl/status/statusor.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -19,15 +21,12 @@
 #include <cstring>
 #include <string>
 
-#include <absl/status/statusor.h>
-#include <fmt/format.h>
-
 namespace afxdp {
 
 // Plain words in the shared page, accessed only through publish()/observe()
 // (std::atomic_ref: the page is zero-filled by the kernel, never constructed).
 struct Progress {
-  alignas(8) std::uint64_t ready;  // 1 once the driver's socket is bound
+  alignas(8) std::uint64_t ready;     // 1 once the driver's socket is bound
   alignas(8) std::uint64_t verified;  // distinct datagrams verified intact
   alignas(8) std::uint64_t finished;  // 1 once the driver stopped receiving
 };

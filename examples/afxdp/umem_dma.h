@@ -13,13 +13,13 @@
 // be called from any thread (they touch no state).
 #pragma once
 
-#include <cstddef>
-#include <cstdint>
-#include <span>
-
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
 #include <fmt/format.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
 
 #include "pagefrag/base/iova.h"
 #include "pagefrag/dma/dma_backend.h"
@@ -38,10 +38,10 @@ class UmemDma {
   // entirely inside it.
   absl::StatusOr<pagefrag::Iova> map(std::span<std::byte> cpu, pagefrag::DmaDirection /*dir*/) {
     if (!inside(cpu.data(), cpu.size())) {
-      return absl::InvalidArgumentError(fmt::format(
-          "map of {} bytes at {}: expected a range inside the UMEM [{}, +{})", cpu.size(),
-          static_cast<const void*>(cpu.data()), static_cast<const void*>(umem_.data()),
-          umem_.size()));
+      return absl::InvalidArgumentError(
+          fmt::format("map of {} bytes at {}: expected a range inside the UMEM [{}, +{})",
+                      cpu.size(), static_cast<const void*>(cpu.data()),
+                      static_cast<const void*>(umem_.data()), umem_.size()));
     }
     ++live_mappings_;
     return pagefrag::Iova(static_cast<std::uint64_t>(cpu.data() - umem_.data()));
@@ -49,9 +49,9 @@ class UmemDma {
 
   absl::Status unmap(pagefrag::Iova iova, std::size_t len, pagefrag::DmaDirection /*dir*/) {
     if (iova.value() > umem_.size() || len > umem_.size() - iova.value() || live_mappings_ == 0) {
-      return absl::InvalidArgumentError(fmt::format(
-          "unmap of {} bytes at {}: expected a live mapping inside the UMEM's {} bytes", len,
-          iova, umem_.size()));
+      return absl::InvalidArgumentError(
+          fmt::format("unmap of {} bytes at {}: expected a live mapping inside the UMEM's {} bytes",
+                      len, iova, umem_.size()));
     }
     --live_mappings_;
     return absl::OkStatus();

@@ -16,17 +16,16 @@
 // slow paths.
 #pragma once
 
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <fmt/format.h>
 #include <sys/mman.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <utility>
 #include <span>
+#include <utility>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-#include <fmt/format.h>
 
 #include "pagefrag/base/bits.h"
 #include "pagefrag/base/check.h"

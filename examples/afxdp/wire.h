@@ -31,8 +31,8 @@ inline constexpr std::uint32_t kTestMagic = 0x70667867;  // "pfxg"
 struct TestHeader {
   std::uint32_t magic;
   std::uint32_t seq;
-  std::uint32_t len;  // whole UDP payload, header included
-  std::uint32_t salt; // ~seq: a second, independent check of seq
+  std::uint32_t len;   // whole UDP payload, header included
+  std::uint32_t salt;  // ~seq: a second, independent check of seq
 };
 static_assert(sizeof(TestHeader) == 16);
 
@@ -54,8 +54,8 @@ constexpr std::size_t payload_size(std::uint32_t seq, std::size_t max_payload) {
 }
 
 constexpr std::byte pattern_byte(std::uint32_t seq, std::size_t i) {
-  const std::uint32_t v = seq * 167u + static_cast<std::uint32_t>(i) * 31u +
-                          static_cast<std::uint32_t>(i >> 8) * 7u;
+  const std::uint32_t v =
+      seq * 167u + static_cast<std::uint32_t>(i) * 31u + static_cast<std::uint32_t>(i >> 8) * 7u;
   return static_cast<std::byte>(v ^ (v >> 8));
 }
 
@@ -147,7 +147,8 @@ inline bool parse_udp_frame(std::span<std::byte> frame, UdpFrame* out) {
   const std::size_t udp_len = load_be16(udp + 4);
   if (udp_len != ip_len - ihl) return false;
   // A zero UDP checksum means "none" in IPv4; the sender's veth sends full ones.
-  if (load_be16(udp + 6) != 0 && fold_checksum(ones_sum({udp, udp_len}, udp_pseudo_sum(ip, udp_len))) != 0) {
+  if (load_be16(udp + 6) != 0 &&
+      fold_checksum(ones_sum({udp, udp_len}, udp_pseudo_sum(ip, udp_len))) != 0) {
     return false;
   }
   *out = UdpFrame{.ip = ip,

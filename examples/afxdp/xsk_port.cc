@@ -1,10 +1,14 @@
 // examples/afxdp/xsk_port.cc: AF_XDP socket setup and teardown with libxdp.
 #include "xsk_port.h"
 
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <linux/if_link.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <xdp/libxdp.h>
 
 #include <cerrno>
 #include <chrono>
@@ -12,11 +16,6 @@
 #include <cstdio>
 #include <cstring>
 #include <thread>
-
-#include <bpf/libbpf.h>
-#include <fmt/format.h>
-#include <linux/if_link.h>
-#include <xdp/libxdp.h>
 
 namespace afxdp {
 namespace {
@@ -34,10 +33,12 @@ int print_libbpf_warnings_only(enum libbpf_print_level level, const char* format
 
 absl::Status check_options(std::span<std::byte> umem, const XskPortOptions& o) {
   const auto host_page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  if (reinterpret_cast<std::uintptr_t>(umem.data()) % host_page != 0 || umem.size() < o.chunk_size) {
-    return absl::InvalidArgumentError(fmt::format(
-        "UMEM area at {} of {} bytes: expected a page-aligned area of at least one chunk ({} bytes)",
-        static_cast<const void*>(umem.data()), umem.size(), o.chunk_size));
+  if (reinterpret_cast<std::uintptr_t>(umem.data()) % host_page != 0 ||
+      umem.size() < o.chunk_size) {
+    return absl::InvalidArgumentError(
+        fmt::format("UMEM area at {} of {} bytes: expected a page-aligned area of at least one "
+                    "chunk ({} bytes)",
+                    static_cast<const void*>(umem.data()), umem.size(), o.chunk_size));
   }
   if (o.chunk_size < 2048 || o.chunk_size > host_page) {
     return absl::InvalidArgumentError(fmt::format(
@@ -65,13 +66,13 @@ absl::StatusOr<std::unique_ptr<XskPort>> XskPort::open(std::span<std::byte> umem
                                     .frame_size = options.chunk_size,
                                     .frame_headroom = options.umem_headroom,
                                     .flags = XDP_UMEM_UNALIGNED_CHUNK_FLAG};
-  if (int err = xsk_umem__create(&port->umem_, umem.data(), umem.size(), &port->fill_,
-                                 &port->comp_, &umem_config);
+  if (int err = xsk_umem__create(&port->umem_, umem.data(), umem.size(), &port->fill_, &port->comp_,
+                                 &umem_config);
       err != 0) {
-    return absl::FailedPreconditionError(fmt::format(
-        "registering a UMEM of {} bytes (chunk {}, headroom {}, unaligned) failed: {}; "
-        "expected a kernel with AF_XDP sockets (CONFIG_XDP_SOCKETS) and CAP_NET_RAW",
-        umem.size(), options.chunk_size, options.umem_headroom, std::strerror(-err)));
+    return absl::FailedPreconditionError(
+        fmt::format("registering a UMEM of {} bytes (chunk {}, headroom {}, unaligned) failed: {}; "
+                    "expected a kernel with AF_XDP sockets (CONFIG_XDP_SOCKETS) and CAP_NET_RAW",
+                    umem.size(), options.chunk_size, options.umem_headroom, std::strerror(-err)));
   }
   xsk_socket_config socket_config{};
   socket_config.rx_size = options.ring_size;
@@ -83,8 +84,8 @@ absl::StatusOr<std::unique_ptr<XskPort>> XskPort::open(std::span<std::byte> umem
   // previous socket on it closed.
   for (int attempt = 0; attempt < 100 && err == -EBUSY; ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    err = xsk_socket__create(&port->socket_, options.ifname.c_str(), options.queue_id,
-                             port->umem_, &port->rx_, &port->tx_, &socket_config);
+    err = xsk_socket__create(&port->socket_, options.ifname.c_str(), options.queue_id, port->umem_,
+                             &port->rx_, &port->tx_, &socket_config);
   }
   if (err != 0) {
     return absl::FailedPreconditionError(fmt::format(
@@ -130,8 +131,10 @@ absl::StatusOr<std::uint32_t> interface_mtu(const std::string& ifname) {
   const int saved = errno;
   ::close(sock);
   if (rc != 0) {
-    return absl::NotFoundError(fmt::format("interface '{}': {}; expected an interface of this "
-                                           "network namespace", ifname, std::strerror(saved)));
+    return absl::NotFoundError(
+        fmt::format("interface '{}': {}; expected an interface of this "
+                    "network namespace",
+                    ifname, std::strerror(saved)));
   }
   return static_cast<std::uint32_t>(req.ifr_mtu);
 }

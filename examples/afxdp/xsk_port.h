@@ -11,23 +11,23 @@
 // libxdp's inline ring functions by the one thread that owns the port.
 #pragma once
 
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <linux/if_xdp.h>
+#include <xdp/xsk.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-#include <linux/if_xdp.h>
-#include <xdp/xsk.h>
-
 namespace afxdp {
 
 struct XskPortOptions {
-  std::string ifname;           // interface to bind (must exist in this netns)
-  std::uint32_t queue_id = 0;   // its RX queue
-  std::uint32_t ring_size = 2048;  // fill, completion, RX and TX entries (power of two)
+  std::string ifname;               // interface to bind (must exist in this netns)
+  std::uint32_t queue_id = 0;       // its RX queue
+  std::uint32_t ring_size = 2048;   // fill, completion, RX and TX entries (power of two)
   std::uint32_t chunk_size = 2048;  // UMEM chunk: 2048..host page size in unaligned mode
   std::uint32_t umem_headroom = 0;  // extra headroom after the kernel's 256 bytes
 };

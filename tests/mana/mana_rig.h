@@ -100,7 +100,8 @@ struct Rig {
     return n;
   }
   std::uint64_t traffic(std::uint64_t n) {
-    return traffic(n, [](std::uint64_t seq) { return 60 + static_cast<std::uint32_t>(seq % 1455); });
+    return traffic(n,
+                   [](std::uint64_t seq) { return 60 + static_cast<std::uint32_t>(seq % 1455); });
   }
 
   // Flushes the device and polls every queue until nothing moves.

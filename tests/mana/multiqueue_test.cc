@@ -36,19 +36,24 @@ void feed(Rig& r, std::uint32_t t) {
 }
 
 TEST_CASE("multi-queue pollers with REDIRECT between queues") {
-  Rig r({.queues = kQueues, .queue_size = 256, .dma = MockDmaMode::kStrict, .threaded = true,
+  Rig r({.queues = kQueues,
+         .queue_size = 256,
+         .dma = MockDmaMode::kStrict,
+         .threaded = true,
          .capacity = std::size_t{64} << 20});
   std::atomic<std::uint64_t> wire_ok{0}, wire_bad{0};
   r.dev.set_wire([&](std::uint32_t, std::span<const std::byte> f) {
     (frame_ok(f.data(), static_cast<std::uint32_t>(f.size())) ? wire_ok : wire_bad)
         .fetch_add(1, std::memory_order_relaxed);
   });
-  REQUIRE(r.port->set_xdp([](XdpBuff& x) {
-    std::uint8_t low = std::to_integer<std::uint8_t>(x.data[0]);
-    if ((low & 1) == 0) return XdpAction::kPass;
-    x.redirect_queue = (x.rx_queue + 1) % kQueues;
-    return XdpAction::kRedirect;
-  }).ok());
+  REQUIRE(r.port
+              ->set_xdp([](XdpBuff& x) {
+                std::uint8_t low = std::to_integer<std::uint8_t>(x.data[0]);
+                if ((low & 1) == 0) return XdpAction::kPass;
+                x.redirect_queue = (x.rx_queue + 1) % kQueues;
+                return XdpAction::kRedirect;
+              })
+              .ok());
   REQUIRE(r.port->attach().ok());
   std::thread a([&] { feed(r, 0); });
   std::thread b([&] { feed(r, 1); });

@@ -73,8 +73,8 @@ struct Traffic : Checked {
 };
 
 struct SetMtu : Checked {
-  std::uint32_t mtu = *rc::gen::element(576u, 1500u, 1714u, 1715u, 3000u, 3506u, 4000u, 9000u,
-                                        9202u, 9203u);
+  std::uint32_t mtu =
+      *rc::gen::element(576u, 1500u, 1714u, 1715u, 3000u, 3506u, 4000u, 9000u, 9202u, 9203u);
   bool valid(const Model& m) const { return mtu <= (m.xdp ? kMaxXdpMtu : kMaxMtu); }
   void apply(Model& m) const override {
     if (valid(m)) m.mtu = mtu;
@@ -125,9 +125,7 @@ struct FailingToggleXdp : Checked {
                                        FaultPoint::kDmaMap, FaultPoint::kRxDeviceCreate,
                                        FaultPoint::kTxQueueAlloc, FaultPoint::kTxDeviceCreate);
   std::uint32_t nth = *rc::gen::inRange(1, 3);
-  void checkPreconditions(const Model& m) const override {
-    RC_PRE(m.xdp || m.mtu <= kMaxXdpMtu);
-  }
+  void checkPreconditions(const Model& m) const override { RC_PRE(m.xdp || m.mtu <= kMaxXdpMtu); }
   void apply(Model& m) const override {
     if (!m.up) m.xdp = !m.xdp;
   }
@@ -149,7 +147,9 @@ struct FailingToggleXdp : Checked {
 
 TEST_CASE("ManaPort behaves like its model under random reconfiguration and traffic") {
   PAGEFRAG_RC_CHECK("port vs model", [] {
-    Rig r({.queues = 2, .queue_size = 128, .dma = MockDmaMode::kBounce,
+    Rig r({.queues = 2,
+           .queue_size = 128,
+           .dma = MockDmaMode::kBounce,
            .capacity = std::size_t{32} << 20});
     rc::state::check(Model{}, r,
                      rc::state::gen::execOneOfWithArgs<Traffic, SetMtu, ToggleXdp, ToggleFullPage,

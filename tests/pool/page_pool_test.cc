@@ -2,18 +2,19 @@
 // paths, bounded bulk allocation, the held-bytes gauge, stats and destroy
 // with pages in flight. Oracles are the provider's own block count, the
 // kernel's documented rules and hand-computed numbers, never the pool's.
+#include "pagefrag/pool/page_pool.h"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <set>
 #include <string>
 #include <vector>
 
-#include <doctest/doctest.h>
-#include <fmt/format.h>
-
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/memory/heap_provider.h"
-#include "pagefrag/pool/page_pool.h"
 
 namespace pagefrag {
 namespace {
@@ -42,8 +43,8 @@ TEST_CASE("create rejects bad params, naming the field and the valid range") {
         std::string::npos);
   CHECK(error_of(provider, {.pool_size = 32769}).find("pool_size") != std::string::npos);
   CHECK(error_of(provider, {.flags = 4}).find("unknown bits") != std::string::npos);
-  CHECK(error_of(provider, {.flags = kPagePoolDmaSyncDev})
-            .find("kPagePoolDmaSyncDev needs") != std::string::npos);
+  CHECK(error_of(provider, {.flags = kPagePoolDmaSyncDev}).find("kPagePoolDmaSyncDev needs") !=
+        std::string::npos);
   CHECK(error_of(provider, {.max_len = 0, .flags = kPagePoolAllFlags}).find("max_len 0") !=
         std::string::npos);
   CHECK(error_of(provider, {.max_len = 4000, .offset = 256, .flags = kPagePoolAllFlags})
@@ -51,11 +52,11 @@ TEST_CASE("create rejects bad params, naming the field and the valid range") {
   CHECK(error_of(provider, {.offset = 4096}).find("offset 4096") != std::string::npos);
   CHECK(error_of(provider, {.dma_dir = DmaDirection::kToDevice, .flags = kPagePoolDmaMap})
             .find("dma_dir to_device") != std::string::npos);
-  CHECK(error_of(provider, {.flags = kPagePoolDmaMap, .premapped = true})
-            .find("both set") != std::string::npos);
+  CHECK(error_of(provider, {.flags = kPagePoolDmaMap, .premapped = true}).find("both set") !=
+        std::string::npos);
   NoDma dma;
-  CHECK(Pool::create(provider, dma, {.order = 4, .max_len = 65536, .flags = kPagePoolAllFlags})
-            .ok());
+  CHECK(
+      Pool::create(provider, dma, {.order = 4, .max_len = 65536, .flags = kPagePoolAllFlags}).ok());
 }
 
 TEST_CASE("the first alloc takes min(64, pool_size) pages from the provider, mapped once") {

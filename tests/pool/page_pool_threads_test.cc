@@ -3,6 +3,8 @@
 // recycles (the CVE-2025-38129 bug class), and owner hand-off. The oracle is
 // the provider's block count: every page the pool took comes back exactly
 // once (HeapProvider aborts on a double release).
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -11,8 +13,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include <doctest/doctest.h>
 
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/memory/heap_provider.h"

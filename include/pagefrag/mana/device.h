@@ -9,18 +9,18 @@
 // come from the driver's control thread.
 #pragma once
 
+#include <absl/status/statusor.h>
+
 #include <concepts>
 #include <cstdint>
-
-#include <absl/status/statusor.h>
 
 #include "pagefrag/mana/gdma.h"
 
 namespace pagefrag::mana {
 
 template <class D>
-concept ManaDevice = requires(D& d, WorkQueue<RxWqe>* rq, WorkQueue<TxWqe>* sq,
-                              CompletionQueue* cq, std::uint32_t id, std::uint32_t q) {
+concept ManaDevice = requires(D& d, WorkQueue<RxWqe>* rq, WorkQueue<TxWqe>* sq, CompletionQueue* cq,
+                              std::uint32_t id, std::uint32_t q) {
   { d.create_rq(rq, cq) } -> std::same_as<absl::StatusOr<std::uint32_t>>;
   { d.create_sq(sq, cq) } -> std::same_as<absl::StatusOr<std::uint32_t>>;
   { d.destroy(id) } -> std::same_as<void>;

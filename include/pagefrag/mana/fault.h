@@ -13,6 +13,9 @@
 // provider and a page may be released to it from any queue's thread.
 #pragma once
 
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -20,9 +23,6 @@
 #include <mutex>
 #include <span>
 #include <string_view>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 #include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/dma/no_dma.h"
@@ -35,15 +35,15 @@ namespace pagefrag::mana {
 enum class FaultCategory : std::uint8_t { kAlloc, kDmaMap };
 
 // X(enumerator, name, category): every injection point, once.
-#define PAGEFRAG_MANA_FAULT_POINTS(X)                                                        \
-  X(kRxQueueAlloc, "rx_queue_alloc", kAlloc)     /* RX queue object, slots, WQ and CQ */    \
-  X(kRxPoolCreate, "rx_pool_create", kAlloc)     /* the queue's PagePool */                 \
-  X(kRxBufferAlloc, "rx_buffer_alloc", kAlloc)   /* a buffer for a slot at create time */   \
+#define PAGEFRAG_MANA_FAULT_POINTS(X)                                                         \
+  X(kRxQueueAlloc, "rx_queue_alloc", kAlloc)     /* RX queue object, slots, WQ and CQ */      \
+  X(kRxPoolCreate, "rx_pool_create", kAlloc)     /* the queue's PagePool */                   \
+  X(kRxBufferAlloc, "rx_buffer_alloc", kAlloc)   /* a buffer for a slot at create time */     \
   X(kProviderAlloc, "provider_alloc", kAlloc)    /* the pool asking the provider for pages */ \
-  X(kDmaMap, "dma_map", kDmaMap)                 /* the pool mapping a page */              \
-  X(kRxDeviceCreate, "rx_device_create", kAlloc) /* the device's RQ object */               \
-  X(kTxQueueAlloc, "tx_queue_alloc", kAlloc)     /* TX queue object, WQ, CQ, slots */       \
-  X(kTxDeviceCreate, "tx_device_create", kAlloc) /* the device's SQ object */               \
+  X(kDmaMap, "dma_map", kDmaMap)                 /* the pool mapping a page */                \
+  X(kRxDeviceCreate, "rx_device_create", kAlloc) /* the device's RQ object */                 \
+  X(kTxQueueAlloc, "tx_queue_alloc", kAlloc)     /* TX queue object, WQ, CQ, slots */         \
+  X(kTxDeviceCreate, "tx_device_create", kAlloc) /* the device's SQ object */                 \
   X(kRxRefill, "rx_refill", kAlloc)              /* data path: a replacement buffer */
 
 enum class FaultPoint : std::uint8_t {
@@ -206,11 +206,10 @@ class InjectingDma {
   void sync_for_cpu(Iova iova, std::size_t len, DmaDirection dir) {
     inner_->sync_for_cpu(iova, len, dir);
   }
-  bool check_cpu_read(const void* va, std::size_t len)
-    requires requires(D& d) { d.check_cpu_read(va, len); }
-  {
-    return inner_->check_cpu_read(va, len);
+  bool check_cpu_read(const void* va, std::size_t len) requires requires(D& d) {
+    d.check_cpu_read(va, len);
   }
+  { return inner_->check_cpu_read(va, len); }
 
   D& inner() { return *inner_; }
   void set_injector(FaultInjector* injector) { injector_ = injector; }

@@ -190,7 +190,8 @@ struct alignas(kCqeSize) Cqe {
 
   static constexpr unsigned kOwnerShift = 29;
   static constexpr std::uint32_t make_info(std::uint32_t wq_num, bool is_sq, std::uint32_t owner) {
-    return (wq_num & 0xFFFFFFu) | (is_sq ? 1u << 24 : 0u) | ((owner & kCqeOwnerMask) << kOwnerShift);
+    return (wq_num & 0xFFFFFFu) | (is_sq ? 1u << 24 : 0u) |
+           ((owner & kCqeOwnerMask) << kOwnerShift);
   }
   static constexpr std::uint32_t owner_of(std::uint32_t info) {
     return (info >> kOwnerShift) & kCqeOwnerMask;
@@ -289,9 +290,8 @@ class CompletionQueue {
   // *out (acquire: the data the device wrote before its owner bits).
   CqeState read(Cqe* out) const noexcept {
     const Cqe& e = entries_[head_ & (size_ - 1)];
-    const std::uint32_t info =
-        std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(e.info))
-            .load(std::memory_order_acquire);
+    const std::uint32_t info = std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(e.info))
+                                   .load(std::memory_order_acquire);
     const std::uint32_t owner = Cqe::owner_of(info);
     if (owner == owner_for(head_)) {
       std::memcpy(out->data, e.data, kCqeDataSize);

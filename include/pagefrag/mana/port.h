@@ -24,6 +24,10 @@
 // with threaded = false, from the thread that owns that queue.
 #pragma once
 
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -34,10 +38,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-#include <fmt/format.h>
 
 #include "pagefrag/base/bits.h"
 #include "pagefrag/base/check.h"
@@ -58,12 +58,12 @@ namespace pagefrag::mana {
 using RxBufConfigureFn = absl::StatusOr<RxBufCfg> (*)(const RxBufRequest&);
 
 struct ManaPortOptions {
-  std::uint32_t num_queues = 4;       // 1..64
-  std::uint32_t rx_queue_size = 1024; // power of two, 128..8192
-  std::uint32_t tx_queue_size = 256;  // power of two, 2..8192
+  std::uint32_t num_queues = 4;        // 1..64
+  std::uint32_t rx_queue_size = 1024;  // power of two, 128..8192
+  std::uint32_t tx_queue_size = 256;   // power of two, 2..8192
   std::uint32_t mtu = 1500;
   std::uint32_t adapter_mtu = 9216;
-  std::uint32_t max_order = 4;        // the largest page order a policy may pick
+  std::uint32_t max_order = 4;  // the largest page order a policy may pick
   RxBufConfigureFn policy = &KernelRxBufPolicy<>::configure;
   bool full_page = false;             // the full-page-rx switch
   std::uint32_t budget = 64;          // packets per poll
@@ -244,9 +244,9 @@ class ManaPort {
     absl::StatusOr<RxBufCfg> cfg = fn(req);
     if (!cfg.ok()) return cfg;
     if (cfg->order > provider_.max_order()) {
-      return absl::InvalidArgumentError(fmt::format(
-          "mtu {} needs order-{} pages; expected at most the provider's max_order {}", s.mtu,
-          cfg->order, provider_.max_order()));
+      return absl::InvalidArgumentError(
+          fmt::format("mtu {} needs order-{} pages; expected at most the provider's max_order {}",
+                      s.mtu, cfg->order, provider_.max_order()));
     }
     return cfg;
   }
@@ -288,8 +288,13 @@ class ManaPort {
 
   absl::StatusOr<std::vector<std::unique_ptr<Queue>>> build_all(const RxBufCfg& cfg,
                                                                 const Settings& s) {
-    typename Queue::Env env{&provider_, &dma_, device_, opts_.injector, &opts_.sink,
-                            s.xdp.get(), opts_.testing_skip_sync_for_cpu};
+    typename Queue::Env env{&provider_,
+                            &dma_,
+                            device_,
+                            opts_.injector,
+                            &opts_.sink,
+                            s.xdp.get(),
+                            opts_.testing_skip_sync_for_cpu};
     const QueueShape shape{cfg, opts_.rx_queue_size, opts_.tx_queue_size};
     std::vector<std::unique_ptr<Queue>> fresh;
     fresh.reserve(opts_.num_queues);
@@ -338,7 +343,8 @@ class ManaPort {
     std::size_t hw = 0;
     for (auto& q : qs) {
       q->release_rx();
-      inflight_at_destroy_.add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, q->inflight())));
+      inflight_at_destroy_.add(
+          static_cast<std::uint64_t>(std::max<std::int64_t>(0, q->inflight())));
       hw = std::max(hw, q->held_bytes_high_water());
       q.reset();
     }

@@ -29,6 +29,10 @@
 // poller is stopped); xmit() on any thread.
 #pragma once
 
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -40,10 +44,6 @@
 #include <new>
 #include <optional>
 #include <utility>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-#include <fmt/format.h>
 
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/compiler.h"
@@ -419,7 +419,7 @@ class ManaQueue {
   // MockDma's checked accessor, when the backend has one: counts a read of
   // bytes the device wrote that were not synced for the CPU.
   void check_cpu_read(const std::byte* data, std::uint32_t len) {
-    if constexpr (requires(Dma& d) { d.check_cpu_read(data, len); }) {
+    if constexpr (requires(Dma & d) { d.check_cpu_read(data, len); }) {
       if (!env_.dma->check_cpu_read(data, len)) stats_->rx_unsynced_reads.add();
     }
   }

@@ -7,14 +7,14 @@
 // read-modify-write; any thread may read them at any time.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
-
-#include <fmt/format.h>
 
 namespace pagefrag::mana {
 
@@ -33,16 +33,16 @@ class Counter {
 };
 
 // Why the driver dropped a frame the device had placed in a buffer.
-#define PAGEFRAG_MANA_DROP_REASONS(X)                                                   \
-  X(kZeroLength, "zero_length")           /* completion with packet length 0 */       \
-  X(kLengthTooLarge, "length_exceeds_buffer") /* length > the buffer's datasize */   \
-  X(kTruncated, "truncated")              /* CQE_RX_TRUNCATED: frame larger than SGE */ \
-  X(kUnknownCqeType, "unknown_cqe_type")  /* a completion type the driver does not know */ \
-  X(kNoRefill, "no_refill_buffer")        /* no replacement buffer: old one re-posted */ \
-  X(kXdpDrop, "xdp_drop")                 /* the XDP program returned DROP */          \
-  X(kXdpAborted, "xdp_aborted")           /* ABORTED, or an invalid action / data move */ \
-  X(kXdpTxFull, "xdp_tx_ring_full")       /* XDP_TX with the TX ring full */           \
-  X(kRedirectFailed, "xdp_redirect_failed") /* no such queue, or its TX ring full */
+#define PAGEFRAG_MANA_DROP_REASONS(X)                                                          \
+  X(kZeroLength, "zero_length")               /* completion with packet length 0 */            \
+  X(kLengthTooLarge, "length_exceeds_buffer") /* length > the buffer's datasize */             \
+  X(kTruncated, "truncated")                  /* CQE_RX_TRUNCATED: frame larger than SGE */    \
+  X(kUnknownCqeType, "unknown_cqe_type")      /* a completion type the driver does not know */ \
+  X(kNoRefill, "no_refill_buffer")            /* no replacement buffer: old one re-posted */   \
+  X(kXdpDrop, "xdp_drop")                     /* the XDP program returned DROP */              \
+  X(kXdpAborted, "xdp_aborted")               /* ABORTED, or an invalid action / data move */  \
+  X(kXdpTxFull, "xdp_tx_ring_full")           /* XDP_TX with the TX ring full */               \
+  X(kRedirectFailed, "xdp_redirect_failed")   /* no such queue, or its TX ring full */
 
 enum class DropReason : std::uint8_t {
 #define PAGEFRAG_MANA_DR_ENUM(e, name) e,
@@ -72,24 +72,24 @@ constexpr std::string_view to_string(DropReason r) noexcept {
 // side under the queue's TX lock).
 struct QueueStats {
   // --- RX, poller ---
-  Counter rx_packets;        // handed to the stack or consumed by XDP PASS/TX/REDIRECT
+  Counter rx_packets;  // handed to the stack or consumed by XDP PASS/TX/REDIRECT
   Counter rx_bytes;
-  Counter rx_truesize;       // sum of the truesize charged per rx packet
-  Counter rx_completions;    // completions consumed (all types)
-  Counter rx_coalesced;      // CQE_RX_COALESCED_4 completions
-  Counter rx_fences;         // CQE_RX_OBJECT_FENCE completions
-  Counter rx_cqe_overflow;   // owner bits neither current nor previous
-  Counter rx_unsynced_reads; // checked accessor: packet read before its sync
+  Counter rx_truesize;        // sum of the truesize charged per rx packet
+  Counter rx_completions;     // completions consumed (all types)
+  Counter rx_coalesced;       // CQE_RX_COALESCED_4 completions
+  Counter rx_fences;          // CQE_RX_OBJECT_FENCE completions
+  Counter rx_cqe_overflow;    // owner bits neither current nor previous
+  Counter rx_unsynced_reads;  // checked accessor: packet read before its sync
   Counter rx_polls;
   std::array<Counter, kDropReasonCount> drops{};
   Counter xdp_pass;
   Counter xdp_tx;
   Counter xdp_redirect;
   // --- TX completion side, poller ---
-  Counter tx_completed;       // frames the device completed
-  Counter tx_errors;          // completions reporting a device read error
-  Counter tx_discarded;       // posted frames reclaimed at teardown
-  Counter tx_remote_returned; // buffers returned to another queue's pool
+  Counter tx_completed;        // frames the device completed
+  Counter tx_errors;           // completions reporting a device read error
+  Counter tx_discarded;        // posted frames reclaimed at teardown
+  Counter tx_remote_returned;  // buffers returned to another queue's pool
   // --- TX producer side, under the TX lock ---
   Counter tx_posted;
 

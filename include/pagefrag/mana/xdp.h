@@ -16,11 +16,11 @@
 namespace pagefrag::mana {
 
 enum class XdpAction : std::uint8_t {
-  kAborted = 0,  // program error: the frame is dropped and counted
-  kDrop = 1,     // drop the frame: the buffer goes back to its pool
-  kPass = 2,     // hand the frame to the stack
-  kTx = 3,       // send the frame back out of this queue's TX ring
-  kRedirect = 4, // send it out of queue redirect_queue's TX ring
+  kAborted = 0,   // program error: the frame is dropped and counted
+  kDrop = 1,      // drop the frame: the buffer goes back to its pool
+  kPass = 2,      // hand the frame to the stack
+  kTx = 3,        // send the frame back out of this queue's TX ring
+  kRedirect = 4,  // send it out of queue redirect_queue's TX ring
 };
 
 constexpr std::string_view to_string(XdpAction a) noexcept {

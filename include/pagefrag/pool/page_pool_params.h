@@ -10,12 +10,12 @@
 // InvalidArgument naming the field, its value and the range expected.
 #pragma once
 
+#include <absl/status/status.h>
+#include <fmt/format.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <utility>
-
-#include <absl/status/status.h>
-#include <fmt/format.h>
 
 #include "pagefrag/base/iova.h"
 #include "pagefrag/dma/dma_backend.h"
@@ -67,37 +67,44 @@ absl::Status invalid_param(fmt::format_string<Args...> format, Args&&... args) {
 inline absl::Status validate_page_pool_params(const PagePoolParams& p, std::size_t page_size,
                                               unsigned max_order) {
   if (p.order > max_order) {
-    return internal::invalid_param("PagePoolParams.order {} exceeds the provider's max_order; expected 0..{}", p.order,
-               max_order);
+    return internal::invalid_param(
+        "PagePoolParams.order {} exceeds the provider's max_order; expected 0..{}", p.order,
+        max_order);
   }
   if (p.pool_size == 0 || p.pool_size > kPagePoolMaxSize) {
-    return internal::invalid_param("PagePoolParams.pool_size {}; expected 1..{}", p.pool_size, kPagePoolMaxSize);
+    return internal::invalid_param("PagePoolParams.pool_size {}; expected 1..{}", p.pool_size,
+                                   kPagePoolMaxSize);
   }
   if ((p.flags & ~kPagePoolAllFlags) != 0) {
-    return internal::invalid_param("PagePoolParams.flags {:#x} has unknown bits; expected a subset of {:#x}", p.flags,
-               kPagePoolAllFlags);
+    return internal::invalid_param(
+        "PagePoolParams.flags {:#x} has unknown bits; expected a subset of {:#x}", p.flags,
+        kPagePoolAllFlags);
   }
   const bool maps = (p.flags & kPagePoolDmaMap) != 0;
   if (maps && p.premapped) {
-    return internal::invalid_param("PagePoolParams: kPagePoolDmaMap and premapped both set; expected one of them");
+    return internal::invalid_param(
+        "PagePoolParams: kPagePoolDmaMap and premapped both set; expected one of them");
   }
   if ((maps || p.premapped) && p.dma_dir != DmaDirection::kFromDevice &&
       p.dma_dir != DmaDirection::kBidirectional) {
-    return internal::invalid_param("PagePoolParams.dma_dir {} for a mapped pool; expected from_device or bidirectional",
-               to_string(p.dma_dir));
+    return internal::invalid_param(
+        "PagePoolParams.dma_dir {} for a mapped pool; expected from_device or bidirectional",
+        to_string(p.dma_dir));
   }
   const std::size_t page_bytes = page_size << p.order;
   if (p.offset >= page_bytes) {
-    return internal::invalid_param("PagePoolParams.offset {}; expected 0..{} (page bytes - 1)", p.offset,
-               page_bytes - 1);
+    return internal::invalid_param("PagePoolParams.offset {}; expected 0..{} (page bytes - 1)",
+                                   p.offset, page_bytes - 1);
   }
   if ((p.flags & kPagePoolDmaSyncDev) == 0) return absl::OkStatus();
   if (!maps && !p.premapped) {
-    return internal::invalid_param("PagePoolParams.flags: kPagePoolDmaSyncDev needs kPagePoolDmaMap or premapped");
+    return internal::invalid_param(
+        "PagePoolParams.flags: kPagePoolDmaSyncDev needs kPagePoolDmaMap or premapped");
   }
   if (p.max_len == 0 || p.offset + std::size_t{p.max_len} > page_bytes) {
-    return internal::invalid_param("PagePoolParams.max_len {} with offset {}; expected 1..{} (page bytes - offset)",
-               p.max_len, p.offset, page_bytes - p.offset);
+    return internal::invalid_param(
+        "PagePoolParams.max_len {} with offset {}; expected 1..{} (page bytes - offset)", p.max_len,
+        p.offset, page_bytes - p.offset);
   }
   return absl::OkStatus();
 }

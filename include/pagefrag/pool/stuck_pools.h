@@ -10,6 +10,8 @@
 // Thread contract: every function is safe from any thread (one std::mutex).
 #pragma once
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -17,15 +19,13 @@
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
-
 namespace pagefrag {
 
 // One pool waiting for its pages.
 struct StuckPagePool {
-  std::uint64_t pool_id = 0;              // PagePool::id()
-  std::int64_t inflight = 0;              // pages still out
-  std::chrono::nanoseconds waiting{0};    // since the pool was destroyed
+  std::uint64_t pool_id = 0;            // PagePool::id()
+  std::int64_t inflight = 0;            // pages still out
+  std::chrono::nanoseconds waiting{0};  // since the pool was destroyed
 };
 
 namespace internal {

@@ -60,8 +60,8 @@ static_assert(ManaDevice<FuzzDevice>);
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static HeapProvider* provider = new HeapProvider(*HeapProvider::create(
-      {.page_size = 4096, .max_order = 2, .capacity = std::size_t{8} << 20}));
+  static HeapProvider* provider = new HeapProvider(
+      *HeapProvider::create({.page_size = 4096, .max_order = 2, .capacity = std::size_t{8} << 20}));
   static MockDma* dma = new MockDma(MockDmaOptions{});
   FuzzDevice dev;
   std::uint64_t touched = 0;

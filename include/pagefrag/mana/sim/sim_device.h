@@ -26,6 +26,10 @@
 // is a simulator, not a fast path.
 #pragma once
 
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -38,10 +42,6 @@
 #include <mutex>
 #include <span>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-#include <fmt/format.h>
 
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/iova.h"
@@ -87,16 +87,16 @@ inline constexpr std::string_view to_string(Corruption c) noexcept {
 
 // What happened to one offered frame.
 enum class OfferResult : std::uint8_t {
-  kPlaced,     // written into a posted buffer (maybe truncated or corrupted)
-  kNoQueue,    // no active RQ for the queue index (port down, fenced)
-  kNoBuffer,   // no posted work request, or no room in the CQ
-  kDmaFault,   // the device-side write faulted (counted, completion truncated)
+  kPlaced,    // written into a posted buffer (maybe truncated or corrupted)
+  kNoQueue,   // no active RQ for the queue index (port down, fenced)
+  kNoBuffer,  // no posted work request, or no room in the CQ
+  kDmaFault,  // the device-side write faulted (counted, completion truncated)
 };
 
 struct SimDeviceOptions {
-  std::uint32_t max_objects = 256;   // RQ + SQ objects alive at once
-  std::uint32_t coalesce = 1;        // packets per RX completion, 1..4
-  double corrupt_probability = 0;    // per placed frame
+  std::uint32_t max_objects = 256;  // RQ + SQ objects alive at once
+  std::uint32_t coalesce = 1;       // packets per RX completion, 1..4
+  double corrupt_probability = 0;   // per placed frame
   std::array<bool, kCorruptionKinds> corrupt_kinds = {true, true, true, true};
   std::uint64_t seed = 1;
 };
@@ -324,9 +324,8 @@ class SimDevice {
       return OfferResult::kNoBuffer;
     }
     const RxWqe wqe = o.f.rq->read_entry(o.f.wq_tail++);
-    const std::uint32_t cap = wqe.header.num_sge() == 1 && wqe.sge.mem_key == kSimMemKey
-                                  ? wqe.sge.size
-                                  : 0;
+    const std::uint32_t cap =
+        wqe.header.num_sge() == 1 && wqe.sge.mem_key == kSimMemKey ? wqe.sge.size : 0;
     const std::size_t len = std::min<std::size_t>(frame.size(), cap);
     bool fault = cap == 0;
     if (!fault) fault = !dma_->device_write(Iova(wqe.sge.address), frame.first(len)).ok();
@@ -357,8 +356,8 @@ class SimDevice {
 
   static void set_rx_flags(RxCompOob& oob) {
     // IPv4 + TCP with good checksums and an L4 hash (NDIS TCP_IPV4).
-    oob.flags = RxCompFlags::kIpCsumOk | RxCompFlags::kTcpCsumOk |
-                (2u << RxCompFlags::kHashTypeShift);
+    oob.flags =
+        RxCompFlags::kIpCsumOk | RxCompFlags::kTcpCsumOk | (2u << RxCompFlags::kHashTypeShift);
   }
 
   void add_packet(Object& o, std::uint32_t len, std::uint32_t hash) {
