@@ -15,6 +15,8 @@
 // fragments allocated on one thread and freed on another in batches of 32.
 // Every benchmark reports items_per_second (objects), so 1e9 / that rate is the
 // cost per object. Run: ./bazelw run -c opt //bench:allocator_bench.
+#include <benchmark/benchmark.h>
+
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -23,8 +25,6 @@
 #include <optional>
 #include <thread>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/frag/fragment_allocator.h"
@@ -135,9 +135,7 @@ void page_alloc_recycle(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_PageAllocRecycleDirect(benchmark::State& state) {
-  page_alloc_recycle<Pool, false>(state);
-}
+void BM_PageAllocRecycleDirect(benchmark::State& state) { page_alloc_recycle<Pool, false>(state); }
 BENCHMARK(BM_PageAllocRecycleDirect);
 
 void BM_PageAllocRecycleDirectNoStats(benchmark::State& state) {

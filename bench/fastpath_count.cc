@@ -5,12 +5,12 @@
 // Each count_* function runs its operation kOps times; callgrind's
 // inclusive Ir of the function divided by kOps is instructions per operation
 // (loop overhead included, as in the LIFO floor).
+#include <fmt/format.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/frag/fragment_allocator.h"

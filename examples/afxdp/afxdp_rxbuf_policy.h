@@ -27,14 +27,14 @@
 // Stateless: configure() may be called from any thread.
 #pragma once
 
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <string_view>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-#include <fmt/format.h>
 
 #include "pagefrag/base/bits.h"
 #include "pagefrag/rxbuf/platform.h"
@@ -138,8 +138,8 @@ struct AfXdpRxBufPolicy {
   // accepts a frame of cfg.datasize bytes after the headroom.
   static constexpr std::uint32_t chunk_size(const pagefrag::RxBufCfg& cfg) noexcept {
     return std::max<std::uint32_t>(
-        P::kMinChunkSize,
-        static_cast<std::uint32_t>(pagefrag::align_up(cfg.headroom + cfg.datasize, P::kFragAlignment)));
+        P::kMinChunkSize, static_cast<std::uint32_t>(
+                              pagefrag::align_up(cfg.headroom + cfg.datasize, P::kFragAlignment)));
   }
 
   // The largest frame the stride holds after the headroom: a received
@@ -152,7 +152,8 @@ struct AfXdpRxBufPolicy {
   // power-of-two chunk (aligned mode allows no other) holding headroom + frame.
   static constexpr std::uint32_t aligned_chunk_size(const pagefrag::RxBufCfg& cfg) noexcept {
     return std::max<std::uint32_t>(
-        P::kMinChunkSize, static_cast<std::uint32_t>(std::bit_ceil(std::uint64_t{cfg.headroom} + cfg.datasize)));
+        P::kMinChunkSize,
+        static_cast<std::uint32_t>(std::bit_ceil(std::uint64_t{cfg.headroom} + cfg.datasize)));
   }
 };
 
@@ -160,11 +161,11 @@ static_assert(pagefrag::RxBufPolicy<AfXdpRxBufPolicy<>>);
 
 // MTU 1500 on 64 KiB pages: 256 + 1514 + 64 rounds to a 1856-byte stride, 35
 // buffers a page; the kernel would accept frames up to 2048 - 256 = 1792.
-static_assert(AfXdpRxBufPolicy<>::layout({.page_size = 65536, .mtu = 1500, .xdp = true}).alloc_size ==
-              1856);
-static_assert(AfXdpRxBufPolicy<>::layout({.page_size = 65536, .mtu = 1500, .xdp = true}).frag_count ==
-              35);
-static_assert(AfXdpRxBufPolicy<>::chunk_size(
-                  AfXdpRxBufPolicy<>::layout({.page_size = 65536, .mtu = 1500, .xdp = true})) == 2048);
+static_assert(
+    AfXdpRxBufPolicy<>::layout({.page_size = 65536, .mtu = 1500, .xdp = true}).alloc_size == 1856);
+static_assert(
+    AfXdpRxBufPolicy<>::layout({.page_size = 65536, .mtu = 1500, .xdp = true}).frag_count == 35);
+static_assert(AfXdpRxBufPolicy<>::chunk_size(AfXdpRxBufPolicy<>::layout(
+                  {.page_size = 65536, .mtu = 1500, .xdp = true})) == 2048);
 
 }  // namespace afxdp

@@ -41,7 +41,7 @@ alignas(4096) std::byte g_umem[4 * 4096];
 struct UmemDmaModel {
   using Backend = UmemDma;
   static constexpr const char* kName = "UmemDma";
-  static constexpr bool kTracksMappings = false;  // counts mappings, keeps no table
+  static constexpr bool kTracksMappings = false;   // counts mappings, keeps no table
   static constexpr bool kFixedTranslation = true;  // Iova = offset in the UMEM
   static UmemDma& backend() {
     static UmemDma dma({g_umem, sizeof(g_umem)});
@@ -77,7 +77,7 @@ TEST_CASE("UmemProvider: the registered area is the pages plus a tail no page ow
   REQUIRE(p.alloc_bulk(0, pages, 3) == 3);
   CHECK(p.allocated() == 3);
   CHECK(p.page_of(p.region().data() + p.region().size()) == nullptr);  // first tail byte
-  CHECK(p.alloc_bulk(1, pages, 1) == 0);  // order 0 only
+  CHECK(p.alloc_bulk(1, pages, 1) == 0);                               // order 0 only
   p.release_bulk(pages, 3);
   CHECK(p.allocated() == 0);
 }
@@ -104,8 +104,9 @@ TEST_CASE("UmemDma: the Iova of a UMEM byte is its offset; outside the UMEM fail
   std::byte outside[64];
   CHECK(dma.map({outside, sizeof(outside)}, pagefrag::DmaDirection::kFromDevice).status().code() ==
         absl::StatusCode::kInvalidArgument);
-  CHECK(dma.map({area + sizeof(area) - 10, 20}, pagefrag::DmaDirection::kFromDevice).status().code() ==
-        absl::StatusCode::kInvalidArgument);
+  CHECK(dma.map({area + sizeof(area) - 10, 20}, pagefrag::DmaDirection::kFromDevice)
+            .status()
+            .code() == absl::StatusCode::kInvalidArgument);
   CHECK(dma.unmap(*iova, 1856, pagefrag::DmaDirection::kBidirectional).ok());
   CHECK(dma.unmap(*whole, sizeof(area), pagefrag::DmaDirection::kFromDevice).ok());
   CHECK(dma.live_mappings() == 0);
@@ -206,7 +207,8 @@ TEST_CASE("AfXdpRxBufPolicy: worked examples") {
 }
 
 TEST_CASE("AfXdpRxBufPolicy: bad requests name the field") {
-  auto no_xdp = Policy::configure({.page_size = 65536, .mtu = 1500, .xdp = false, .queue_size = 2048});
+  auto no_xdp =
+      Policy::configure({.page_size = 65536, .mtu = 1500, .xdp = false, .queue_size = 2048});
   CHECK(std::string(no_xdp.status().message()).rfind("xdp", 0) == 0);
   auto ring = Policy::configure({.page_size = 65536, .mtu = 1500, .xdp = true, .queue_size = 1000});
   CHECK(std::string(ring.status().message()).rfind("queue_size 1000", 0) == 0);
@@ -230,7 +232,7 @@ TEST_CASE("AfXdpRxBufPolicy: every accepted layout keeps every frame inside its 
     RC_ASSERT(cfg.ok() == (mtu >= 68 && 256 + frame <= 4096 && 256 + frame + 64 <= page_size));
     if (!cfg.ok()) return;
     RC_ASSERT(cfg->alloc_size % 64 == 0);
-    RC_ASSERT(256 + frame + 64 <= cfg->alloc_size);   // frame + VLAN tag + guard
+    RC_ASSERT(256 + frame + 64 <= cfg->alloc_size);      // frame + VLAN tag + guard
     RC_ASSERT(cfg->alloc_size < 256 + frame + 64 + 64);  // and no more than one line of slack
     RC_ASSERT(cfg->frag_count == page_size / cfg->alloc_size);
     RC_ASSERT(cfg->frag_count >= 1);

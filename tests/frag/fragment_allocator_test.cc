@@ -4,16 +4,17 @@
 // frees, the watch set and destruction with fragments outstanding. Oracles:
 // arithmetic from the kernel's rules, the provider's block count, and the
 // pool's in-flight count against pages held by hand.
-#include <cstdint>
-#include <optional>
-#include <string>
-#include <set>
-#include <vector>
+#include "pagefrag/frag/fragment_allocator.h"
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
 #include "pagefrag/dma/no_dma.h"
-#include "pagefrag/frag/fragment_allocator.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/pool/page_pool.h"
 
@@ -25,8 +26,8 @@ using Frags = FragmentAllocator<Pool>;
 
 struct Fixture {
   explicit Fixture(std::size_t page_size, FragmentAllocatorParams fp = {}) {
-    auto p = HeapProvider::create({.page_size = page_size, .max_order = 0,
-                                   .capacity = page_size * 256});
+    auto p =
+        HeapProvider::create({.page_size = page_size, .max_order = 0, .capacity = page_size * 256});
     REQUIRE(p.ok());
     provider.emplace(*std::move(p));
     auto pp = Pool::create(*provider, dma, {.pool_size = 64, .flags = kPagePoolDmaMap});

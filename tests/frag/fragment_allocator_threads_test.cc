@@ -4,6 +4,8 @@
 // remote frees. Oracles: the provider's block count (every page back exactly
 // once; HeapProvider aborts on a double release) and byte patterns written
 // into each fragment (an overlap or early reuse corrupts them).
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -14,8 +16,6 @@
 #include <optional>
 #include <thread>
 #include <vector>
-
-#include <doctest/doctest.h>
 
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/frag/fragment_allocator.h"

@@ -26,6 +26,8 @@
 // end every mapping must have been unmapped exactly once with no DMA-API
 // misuse counted. Each of the four cases runs RC_PARAMS=max_success=250
 // sequences (BUILD): 1000 per run.
+#include <rapidcheck/state.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -37,8 +39,6 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <rapidcheck/state.h>
 
 #include "pagefrag/dma/mock_dma.h"
 #include "pagefrag/dma/no_dma.h"
@@ -66,7 +66,7 @@ struct Model {
   int cur_page = -1;  // the fragment page, -1 for none
   std::uint32_t cur_off = 0;
   std::vector<MFrag> frags;
-  std::vector<int> pages;       // whole pages the test holds (model ids)
+  std::vector<int> pages;        // whole pages the test holds (model ids)
   std::uint64_t handed_out = 0;  // pages the pool handed out
 
   // The spec's page_pool_alloc(): the fragment a request gets, or nullopt.
@@ -146,7 +146,8 @@ void check_invariants(const Model& m, Sut<Dma>& s) {
   }
   for (Page* p : s.pages) ranges.emplace_back(p->va, p->va + page_bytes);
   std::sort(ranges.begin(), ranges.end());
-  for (std::size_t i = 1; i < ranges.size(); ++i) RC_ASSERT(ranges[i - 1].second <= ranges[i].first);
+  for (std::size_t i = 1; i < ranges.size(); ++i)
+    RC_ASSERT(ranges[i - 1].second <= ranges[i].first);
   RC_ASSERT(s.provider->allocated_blocks() >= live_pages.size() + s.pages.size());
   if (m.destroyed) {
     RC_ASSERT(s.provider->allocated_blocks() == live_pages.size() + s.pages.size());
@@ -230,10 +231,18 @@ struct ReturnPage : Cmd<Dma> {
     s.pages.erase(s.pages.begin() + static_cast<long>(i));
     Pool* pool = static_cast<Pool*>(p->pool);
     switch (how) {
-      case 0: pool->recycle_direct(p); break;
-      case 1: pool->recycle(p); break;
-      case 2: pool->put_page(p, -1, true); break;
-      default: pool->put_page(p, 100, false); break;
+      case 0:
+        pool->recycle_direct(p);
+        break;
+      case 1:
+        pool->recycle(p);
+        break;
+      case 2:
+        pool->put_page(p, -1, true);
+        break;
+      default:
+        pool->put_page(p, 100, false);
+        break;
     }
     check_invariants(this->nextState(m), s);
   }
@@ -379,17 +388,17 @@ void check_model(std::uint32_t page_size, MakeDma make_dma) {
   Sut<Dma> sut(page_size, make_dma());
   constexpr bool kMock = std::is_same_v<Dma, MockDma>;
   if constexpr (kMock) {
-    rc::state::check(initial, sut,
-                     rc::state::gen::execOneOfWithArgs<
-                         Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>, AllocFrag<Dma>,
-                         AllocFrag<Dma>, FreeFrag<Dma>, FreeFrag<Dma>, Reclaim<Dma>, Destroy<Dma>,
-                         DeviceWrite>());
+    rc::state::check(
+        initial, sut,
+        rc::state::gen::execOneOfWithArgs<
+            Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>, AllocFrag<Dma>, AllocFrag<Dma>,
+            FreeFrag<Dma>, FreeFrag<Dma>, Reclaim<Dma>, Destroy<Dma>, DeviceWrite>());
   } else {
-    rc::state::check(initial, sut,
-                     rc::state::gen::execOneOfWithArgs<Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>,
-                                                       AllocFrag<Dma>, AllocFrag<Dma>,
-                                                       FreeFrag<Dma>, FreeFrag<Dma>, Reclaim<Dma>,
-                                                       Destroy<Dma>>());
+    rc::state::check(
+        initial, sut,
+        rc::state::gen::execOneOfWithArgs<Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>,
+                                          AllocFrag<Dma>, AllocFrag<Dma>, FreeFrag<Dma>,
+                                          FreeFrag<Dma>, Reclaim<Dma>, Destroy<Dma>>());
   }
   for (const Frag& f : sut.frags) Sut<Dma>::Frags::free_frag_remote(f.page);
   for (Page* p : sut.pages) static_cast<typename Sut<Dma>::Pool*>(p->pool)->recycle(p);
@@ -410,15 +419,13 @@ void check_model(std::uint32_t page_size, MakeDma make_dma) {
 }
 
 TEST_CASE("model: PagePool + FragmentAllocator on 4 KiB pages with NoDma") {
-  PAGEFRAG_RC_CHECK("4 KiB", [] {
-    check_model<NoDma>(4096, [] { return std::make_unique<NoDma>(); });
-  });
+  PAGEFRAG_RC_CHECK("4 KiB",
+                    [] { check_model<NoDma>(4096, [] { return std::make_unique<NoDma>(); }); });
 }
 
 TEST_CASE("model: PagePool + FragmentAllocator on 64 KiB pages with NoDma") {
-  PAGEFRAG_RC_CHECK("64 KiB", [] {
-    check_model<NoDma>(65536, [] { return std::make_unique<NoDma>(); });
-  });
+  PAGEFRAG_RC_CHECK("64 KiB",
+                    [] { check_model<NoDma>(65536, [] { return std::make_unique<NoDma>(); }); });
 }
 
 TEST_CASE("model: PagePool + FragmentAllocator on 4 KiB pages with MockDma strict") {

@@ -82,7 +82,7 @@ void check_layout(const RxBufRequest& req, const RxBufCfg& cfg) {
   RC_ASSERT(cfg.frag_count >= 1u);
   RC_ASSERT(cfg.alloc_size % Model::kAlignment == 0u);
   RC_ASSERT(std::uint64_t{cfg.frag_count} * cfg.alloc_size <= block);
-  RC_ASSERT(cfg.datasize == req.mtu + 14);                // the largest frame: mtu + ETH_HLEN
+  RC_ASSERT(cfg.datasize == req.mtu + 14);  // the largest frame: mtu + ETH_HLEN
   RC_ASSERT(std::uint64_t{cfg.headroom} + cfg.datasize + Model::kTailroom <= cfg.alloc_size);
   RC_ASSERT(cfg.truesize == (cfg.frag_count > 1 ? cfg.alloc_size : block));
   // A lone buffer gets the smallest block that holds it.

@@ -3,6 +3,8 @@
 // then what only the MANA policies promise: XDP headroom exactly with XDP,
 // every field's error with MANA's ranges, monotonic fragment counts, and the
 // kinds partitioning the valid requests.
+#include "tests/rxbuf/rxbuf_conformance.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -11,7 +13,6 @@
 
 #include "pagefrag/rxbuf/rxbuf.h"
 #include "tests/rxbuf/request_gen.h"
-#include "tests/rxbuf/rxbuf_conformance.h"
 #include "tests/support/rc_doctest.h"
 
 namespace pagefrag {

@@ -32,15 +32,15 @@
 // before the pool's handle.
 #pragma once
 
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <fmt/format.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <utility>
 #include <vector>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
-#include <fmt/format.h>
 
 #include "pagefrag/base/bits.h"
 #include "pagefrag/base/check.h"
@@ -92,17 +92,17 @@ class FragmentAllocator {
                                                   const FragmentAllocatorParams& params = {}) {
     const std::size_t page_bytes = pool.page_bytes();
     if (params.align < 8 || !is_power_of_two(params.align) || params.align > page_bytes) {
-      return absl::InvalidArgumentError(fmt::format(
-          "FragmentAllocatorParams.align {}; expected a power of two in 8..{}", params.align,
-          page_bytes));
+      return absl::InvalidArgumentError(
+          fmt::format("FragmentAllocatorParams.align {}; expected a power of two in 8..{}",
+                      params.align, page_bytes));
     }
     if (params.watch_capacity == 0 || params.watch_capacity > 65536) {
       return absl::InvalidArgumentError(fmt::format(
           "FragmentAllocatorParams.watch_capacity {}; expected 1..65536", params.watch_capacity));
     }
     if (page_bytes > std::numeric_limits<std::uint32_t>::max()) {
-      return absl::InvalidArgumentError(fmt::format(
-          "pool page bytes {}; fragments need pages of at most 4 GiB - 1", page_bytes));
+      return absl::InvalidArgumentError(
+          fmt::format("pool page bytes {}; fragments need pages of at most 4 GiB - 1", page_bytes));
     }
     return FragmentAllocator(pool, params);
   }
@@ -352,7 +352,7 @@ class FragmentAllocator {
   const std::uint32_t half_page_;  // largest rounded size cut as a fragment
   const std::uint32_t align_;
   Page* current_ = nullptr;
-  std::uint32_t offset_;  // next free byte; page_bytes_ when current_ is null
+  std::uint32_t offset_;    // next free byte; page_bytes_ when current_ is null
   std::int64_t users_ = 0;  // fragments cut from current_ (added to owner_ref at retirement)
   std::byte* cur_va_ = nullptr;
   Iova cur_dma_{};

@@ -35,6 +35,9 @@
 // old thread and claim_owner() on the new one.
 #pragma once
 
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -43,9 +46,6 @@
 #include <mutex>
 #include <thread>
 #include <utility>
-
-#include <absl/status/status.h>
-#include <absl/status/statusor.h>
 
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/compiler.h"
@@ -78,10 +78,9 @@ class PagePool {
   // Validates params against the provider (InvalidArgument naming the field,
   // value and valid range) and creates a pool owned by the calling thread.
   // Allocates nothing from the provider yet. Setup path; any thread.
-  static absl::StatusOr<Handle> create(Provider& provider, Dma& dma,
-                                       const PagePoolParams& params) {
-    if (absl::Status s = validate_page_pool_params(params, provider.page_size(),
-                                                   provider.max_order());
+  static absl::StatusOr<Handle> create(Provider& provider, Dma& dma, const PagePoolParams& params) {
+    if (absl::Status s =
+            validate_page_pool_params(params, provider.page_size(), provider.max_order());
         !s.ok()) {
       return s;
     }
@@ -229,9 +228,9 @@ class PagePool {
   // old owner did before everything the new one does. Any thread.
   void claim_owner() {
     std::thread::id none{};
-    PAGEFRAG_CHECK(owner_.compare_exchange_strong(none, std::this_thread::get_id(),
-                                                  std::memory_order_acq_rel),
-                   "claim_owner() on page_pool {} that still has an owner", id_);
+    PAGEFRAG_CHECK(
+        owner_.compare_exchange_strong(none, std::this_thread::get_id(), std::memory_order_acq_rel),
+        "claim_owner() on page_pool {} that still has an owner", id_);
   }
 
   // Aborts in debug builds when the caller is not the owner thread.
@@ -265,8 +264,8 @@ class PagePool {
   }
 
   PAGEFRAG_ALWAYS_INLINE void sync_for_device(Page* page, std::uint32_t len) {
-    if (sync_dev_ && len != 0) dma_->sync_for_device(page->dma + params_.offset, len,
-                                                     params_.dma_dir);
+    if (sync_dev_ && len != 0)
+      dma_->sync_for_device(page->dma + params_.offset, len, params_.dma_dir);
   }
 
   PAGEFRAG_ALWAYS_INLINE void recycle_direct_synced(Page* page, std::uint32_t len) {
@@ -377,7 +376,8 @@ class PagePool {
 
   absl::StatusOr<Iova> dma_address_of(const Page* page) {
     if (params_.premapped) {
-      return params_.premapped_iova + static_cast<std::uint64_t>(page->va - provider_->region().data());
+      return params_.premapped_iova +
+             static_cast<std::uint64_t>(page->va - provider_->region().data());
     }
     if ((params_.flags & kPagePoolDmaMap) == 0) return Iova{};
     return dma_->map({page->va, page_bytes_}, params_.dma_dir);

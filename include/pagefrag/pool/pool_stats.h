@@ -17,13 +17,13 @@
 // in-flight page count and the held-bytes gauge. fmt formats it.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <array>
 #include <atomic>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-
-#include <fmt/format.h>
 
 #include "pagefrag/base/compiler.h"
 
@@ -81,9 +81,9 @@ struct PoolStatsSnapshot {
   // The counter c, by enum (for tests and generic printing).
   constexpr std::uint64_t get(PoolCounter c) const noexcept {
     const std::array<std::uint64_t, static_cast<unsigned>(PoolCounter::kCount)> all{
-        alloc_fast,         alloc_slow, alloc_slow_high_order, alloc_empty,
-        alloc_refill,       alloc_waive, recycle_cached,       recycle_cache_full,
-        alloc_fail,         recycle_ring, recycle_ring_full,   recycle_released_refcnt};
+        alloc_fast,   alloc_slow,   alloc_slow_high_order, alloc_empty,
+        alloc_refill, alloc_waive,  recycle_cached,        recycle_cache_full,
+        alloc_fail,   recycle_ring, recycle_ring_full,     recycle_released_refcnt};
     return all[static_cast<unsigned>(c)];
   }
 };
@@ -166,7 +166,7 @@ struct fmt::formatter<pagefrag::PoolStatsSnapshot> {
                           "recycle_ring_full={} recycle_released_refcnt={} inflight={} "
                           "held_bytes={} held_bytes_high_water={}",
                           s.recycle_cached, s.recycle_cache_full, s.recycle_ring,
-                          s.recycle_ring_full, s.recycle_released_refcnt, s.inflight,
-                          s.held_bytes, s.held_bytes_high_water);
+                          s.recycle_ring_full, s.recycle_released_refcnt, s.inflight, s.held_bytes,
+                          s.held_bytes_high_water);
   }
 };

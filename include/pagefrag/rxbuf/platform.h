@@ -52,8 +52,7 @@ concept RxBufPlatform = RxBufFrameLimits<P> && requires {
   { P::kDefaultRxQueueSize } -> std::convertible_to<std::uint32_t>;
   { P::kMaxQueues } -> std::convertible_to<std::uint32_t>;
   { P::kDefaultQueues } -> std::convertible_to<std::uint32_t>;
-}
-&&(is_power_of_two(P::kCacheLineSize)) && (is_power_of_two(P::kFragAlignment)) &&
+} &&(is_power_of_two(P::kCacheLineSize)) && (is_power_of_two(P::kFragAlignment)) &&
     (P::kMinRxQueueSize <= P::kDefaultRxQueueSize) &&
     (P::kDefaultRxQueueSize <= P::kMaxRxQueueSize) && (P::kDefaultQueues <= P::kMaxQueues);
 

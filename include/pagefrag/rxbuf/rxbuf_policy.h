@@ -116,8 +116,7 @@ absl::Status validate_rxbuf_request(const RxBufRequest& req) {
   if (absl::Status adapter = validate_rxbuf_adapter_mtu<P>(req); !adapter.ok()) return adapter;
   if (absl::Status mtu = rxbuf_internal::validate_mtu<P>(req); !mtu.ok()) return mtu;
   if (req.queue_size < P::kMinRxQueueSize || req.queue_size > P::kMaxRxQueueSize) {
-    return rxbuf_out_of_range("queue_size", req.queue_size, P::kMinRxQueueSize,
-                              P::kMaxRxQueueSize);
+    return rxbuf_out_of_range("queue_size", req.queue_size, P::kMinRxQueueSize, P::kMaxRxQueueSize);
   }
   return validate_rxbuf_max_order(req);
 }
