@@ -90,16 +90,18 @@ void BM_FifoFloor(benchmark::State& state) {
   const auto stride = static_cast<std::size_t>(state.range(0));
   const auto live = static_cast<std::size_t>(state.range(1));
   auto memory = std::make_unique<std::byte[]>(live * stride + kCacheLineSize);
-  std::vector<std::byte*> ring(live);
-  for (std::size_t i = 0; i < live; ++i) ring[i] = memory.get() + i * stride;
-  benchmark::DoNotOptimize(ring.data());
+  std::vector<std::byte*> objects(live);
+  for (std::size_t i = 0; i < live; ++i) objects[i] = memory.get() + i * stride;
+  std::byte** ring = objects.data();
+  benchmark::DoNotOptimize(ring);
+  const std::size_t mask = live - 1;  // live is a power of two, as ring sizes are
   std::size_t next = 0;
   std::uint64_t n = 0;
   for (auto _ : state) {
     std::byte* obj = ring[next];
     touch(obj, ++n);
     ring[next] = obj;
-    next = next + 1 == live ? 0 : next + 1;
+    next = (next + 1) & mask;
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -201,17 +203,20 @@ void BM_FragOwner(benchmark::State& state) {
   FragSetup s(state);
   if (!s.frags) return;
   const auto stride = static_cast<std::uint32_t>(state.range(0));
-  // The window keeps what an RX ring keeps per buffer: its page.
+  // The window keeps what an RX ring keeps per buffer: its page. Its index
+  // wraps with a mask and lives in a local, as BM_FifoFloor's does.
   std::vector<Page*> window(static_cast<std::size_t>(state.range(1)));
   for (Page*& p : window) p = s.frags->alloc_frag(stride).page;
+  Page** ring = window.data();
+  const std::size_t mask = window.size() - 1;  // a power of two
   std::size_t next = 0;
   std::uint64_t n = 0;
   for (auto _ : state) {
     const Frag f = s.frags->alloc_frag(stride);
     touch(f.va, ++n);
-    s.frags->free_frag(window[next]);
-    window[next] = f.page;
-    next = next + 1 == window.size() ? 0 : next + 1;
+    s.frags->free_frag(ring[next]);
+    ring[next] = f.page;
+    next = (next + 1) & mask;
   }
   for (Page* p : window) s.frags->free_frag(p);
   state.SetItemsProcessed(state.iterations());

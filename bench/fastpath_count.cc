@@ -47,20 +47,24 @@ PAGEFRAG_NOINLINE void count_page_alloc_recycle_direct(Pool& pool) {
 
 // One fragment cut and the oldest of a FIFO window freed, per operation:
 // by the owner (free_frag) or through the any-thread path.
+// The window's size is a power of two and its index wraps with a mask, as in
+// allocator_bench.
 template <bool kRemote>
 PAGEFRAG_NOINLINE void count_frag_alloc_free(Frags& frags, std::vector<Page*>& window,
                                              std::uint32_t stride) {
+  Page** ring = window.data();
+  const std::size_t mask = window.size() - 1;
   std::size_t next = 0;
   for (std::uint64_t i = 0; i < kOps; ++i) {
     const Frag f = frags.alloc_frag(stride);
     touch(f.va, i);
     if constexpr (kRemote) {
-      Frags::free_frag_remote(window[next]);
+      Frags::free_frag_remote(ring[next]);
     } else {
-      frags.free_frag(window[next]);
+      frags.free_frag(ring[next]);
     }
-    window[next] = f.page;
-    next = next + 1 == window.size() ? 0 : next + 1;
+    ring[next] = f.page;
+    next = (next + 1) & mask;
   }
 }
 

@@ -8,23 +8,30 @@
 // fragment of that size would fit, the last one's truesize runs to the end of
 // the page and the page is retired.
 //
+// The fast path remembers the last request size: while the same size comes
+// back it is a compare, a count-down of the fragments left on the page and a
+// cursor bump; rounding, fit and truesize are worked out once per page and
+// size in the slow path.
+//
 // Each page counts its fragments twice, split by thread (biased reference
 // counting):
 //   Page::owner_ref  owner-only plain count: fragments handed out minus
-//                    fragments the owner freed;
+//                    fragments the owner freed; kFragOpen more while the
+//                    page is the fragment page, kFragMerged once merged;
 //   Page::ref        shared atomic, set once to kFragBias when the page
 //                    becomes the fragment page; free_frag_remote() subtracts 1.
-// A page is done when owner_ref == kFragBias - ref (every fragment freed by
-// one side or the other) and it is retired. The owner checks that with one
-// atomic *load*: an owner free is a plain decrement and a load, no atomic
-// read-modify-write. Retired pages that are not done yet wait in a small
-// owner-only watch set; when a remote free may be the last one (the page had
-// remote frees at retirement, or the watch set is full), the owner merges the
-// page once: one atomic subtract of (kFragBias - owner_ref) leaves ref equal to
-// the fragments still out, and from then on every free (either thread) is the
-// kernel's atomic decrement; the one reaching zero recycles the page. The
-// argument for why exactly one party recycles each page, and never early, is
-// in docs/pool-and-frag.md.
+// owner_ref + ref - kFragBias is then the fragments still out (plus kFragOpen
+// on the fragment page), and a page is done when it reaches 0. An owner free is
+// a plain decrement, one atomic *load* and one compare, no atomic read-modify-
+// write; the compare also sends merged pages to the slow path, since
+// kFragMerged makes the sum negative. Retired pages that are not done yet wait
+// in a small owner-only watch set; when a remote free may be the last one (the
+// page had remote frees at retirement, or the watch set is full), the owner
+// merges the page once: one atomic subtract of (kFragBias - owner_ref) leaves
+// ref equal to the fragments still out, and from then on every free (either
+// thread) is the kernel's atomic decrement; the one reaching zero recycles the
+// page. The argument for why exactly one party recycles each page, and never
+// early, is in docs/pool-and-frag.md.
 //
 // Thread contract: alloc_frag(), free_frag(), reclaim(), stats() and the
 // destructor on the pool's owner thread; free_frag_remote() from any thread,
@@ -53,8 +60,14 @@ namespace pagefrag {
 // The shared count of a fresh fragment page (the kernel's BIAS_MAX idea):
 // large enough that remote frees never bring it near zero before a merge.
 inline constexpr std::int64_t kFragBias = std::int64_t{1} << 62;
-// Page::owner_ref of a merged page: frees go to the atomic count.
-inline constexpr std::int64_t kFragMerged = std::numeric_limits<std::int64_t>::min();
+// Added to Page::owner_ref while the page is the fragment page, so the
+// owner's done test cannot pass before retirement: above any fragment count
+// (at most 2^29: pages below 4 GiB, 8-byte alignment).
+inline constexpr std::int64_t kFragOpen = std::int64_t{1} << 40;
+// Page::owner_ref of a merged page: frees go to the atomic count. Negative
+// enough that owner_ref + ref stays below kFragBias for any ref a merged page
+// can have, so an owner free's single compare falls to the slow path.
+inline constexpr std::int64_t kFragMerged = -kFragBias;
 
 // One fragment. A null Frag (page == nullptr) means the allocation failed.
 struct Frag {
@@ -110,13 +123,18 @@ class FragmentAllocator {
   FragmentAllocator(FragmentAllocator&& other) noexcept
       : pool_(std::exchange(other.pool_, nullptr)),
         page_bytes_(other.page_bytes_),
-        half_page_(other.half_page_),
         align_(other.align_),
+        size_(other.size_),
+        next_(std::exchange(other.next_, 0)),
+        last_(std::exchange(other.last_, 0)),
+        step_(other.step_),
         current_(std::exchange(other.current_, nullptr)),
-        offset_(other.offset_),
-        users_(std::exchange(other.users_, 0)),
         cur_va_(other.cur_va_),
         cur_dma_(other.cur_dma_),
+        per_page_(other.per_page_),
+        run_start_(other.run_start_),
+        run_length_(other.run_length_),
+        cut_before_(other.cut_before_),
         watch_(std::move(other.watch_)),
         watched_(std::exchange(other.watched_, 0)),
         cursor_(other.cursor_),
@@ -136,29 +154,25 @@ class FragmentAllocator {
   // null Frag, counted in alloc_fail, when size is 0 or above the page bytes
   // or the pool has no page. Owner thread.
   PAGEFRAG_ALWAYS_INLINE Frag alloc_frag(std::uint32_t size) {
-    const std::uint64_t rounded = align_up(size, align_);
-    // rounded - 1 wraps for size 0; offset_ is page_bytes_ without a
-    // fragment page, so one test covers "no page" and "does not fit".
-    if (PAGEFRAG_LIKELY(rounded - 1 < half_page_ && offset_ + rounded <= page_bytes_)) {
-      return carve(static_cast<std::uint32_t>(rounded));
+    // next_ == last_ == 0 without a fragment page, and the last fragment of
+    // the page (next_ == last_) takes the rest of it: both go the slow way.
+    if (PAGEFRAG_LIKELY(size == size_ && next_ < last_)) {
+      const std::uintptr_t va = next_;
+      next_ = va + step_;
+      return make_frag(va, static_cast<std::uint32_t>(step_));
     }
-    return alloc_frag_slow(size, rounded);
+    return alloc_frag_slow(size);
   }
 
   // Frees a fragment of this allocator's pool. No atomic read-modify-write
   // unless the page was merged. Owner thread.
   PAGEFRAG_ALWAYS_INLINE void free_frag(Page* page) {
     pool_->assert_owner();
-    if (PAGEFRAG_UNLIKELY(page->owner_ref == kFragMerged)) {
-      put_merged(page, true);
-      return;
-    }
-    // On the fragment page owner_ref is minus the owner's frees (< 0) while
-    // kFragBias - ref counts remote frees (>= 0): never equal, never done.
-    const std::int64_t left = --page->owner_ref;
-    if (left != kFragBias - page->ref.load(std::memory_order_acquire)) return;
-    unwatch(page);
-    recycle_done(page);
+    // owner_ref + ref - kFragBias: fragments out (+ kFragOpen on the fragment
+    // page); 0 when done, negative when merged.
+    const std::int64_t owner = --page->owner_ref;
+    if (PAGEFRAG_LIKELY(owner + page->ref.load(std::memory_order_acquire) > kFragBias)) return;
+    free_frag_slow(page, owner);
   }
   void free_frag(const void* va) { free_frag(page_or_die(va)); }
 
@@ -196,9 +210,7 @@ class FragmentAllocator {
   FragmentAllocator(Pool& pool, const FragmentAllocatorParams& params)
       : pool_(&pool),
         page_bytes_(static_cast<std::uint32_t>(pool.page_bytes())),
-        half_page_(page_bytes_ / 2),
         align_(params.align),
-        offset_(page_bytes_),
         watch_(params.watch_capacity) {}
 
   Page* page_or_die(const void* va) const {
@@ -208,42 +220,74 @@ class FragmentAllocator {
     return page;
   }
 
-  // Cuts [offset_, offset_ + size) from the current page. The last fragment
-  // that fits takes the rest of the page, which is then retired.
-  PAGEFRAG_ALWAYS_INLINE Frag carve(std::uint32_t size) {
-    const std::uint32_t off = offset_;
-    Frag frag{current_, off, size, cur_va_ + off, cur_dma_ + off};
-    ++users_;
-    offset_ = off + size;
-    if (std::uint64_t{offset_} + size > page_bytes_) {
-      frag.truesize = page_bytes_ - off;
-      retire_current();
+  PAGEFRAG_ALWAYS_INLINE Frag make_frag(std::uintptr_t va, std::uint32_t truesize) const {
+    const auto offset = static_cast<std::uint32_t>(va - cur_va_);
+    return Frag{current_, offset, truesize, reinterpret_cast<std::byte*>(va), cur_dma_ + offset};
+  }
+
+  // Every case but "same size as last time, and not the page's last
+  // fragment": a new size, a new page, the last fragment, full pages, errors.
+  PAGEFRAG_NOINLINE Frag alloc_frag_slow(std::uint32_t size) {
+    pool_->assert_owner();
+    if (size == 0 || size > page_bytes_) {
+      ++stats_.alloc_fail;
+      return {};
     }
+    const auto rounded = static_cast<std::uint32_t>(align_up(size, align_));
+    if (std::uint64_t{rounded} * 2 > page_bytes_) return alloc_full_page();
+    size_ = size;
+    if (rounded != step_) start_run(rounded);
+    if (next_ > last_ || current_ == nullptr) {  // this size does not fit the rest, or no page
+      if (current_ != nullptr) retire_current();
+      if (!adopt_page()) {
+        ++stats_.alloc_fail;
+        return {};
+      }
+    }
+    const std::uintptr_t va = next_;
+    next_ = va + step_;
+    if (va < last_) return make_frag(va, rounded);
+    // The last fragment of this size that fits: it takes the rest of the page.
+    const Frag frag = make_frag(va, static_cast<std::uint32_t>(cur_va_ + page_bytes_ - va));
+    retire_current();
     return frag;
   }
 
-  PAGEFRAG_NOINLINE Frag alloc_frag_slow(std::uint32_t size, std::uint64_t rounded) {
-    pool_->assert_owner();
-    if (size == 0 || rounded > page_bytes_) {
-      ++stats_.alloc_fail;
-      return {};
+  // Fragments of `rounded` bytes from here on. On the current page the run
+  // starts at next_ with as many as fit in the rest (none: last_ = 0, so the
+  // page retires on the next cut).
+  void start_run(std::uint32_t rounded) {
+    if (current_ != nullptr) {
+      cut_before_ += run_cuts();
+      const std::uintptr_t rest = cur_va_ + page_bytes_ - next_;
+      run_start_ = next_;
+      run_length_ = rest / rounded;
+      last_ = run_length_ == 0 ? 0 : next_ + (run_length_ - 1) * rounded;
     }
-    if (2 * rounded > page_bytes_) return alloc_full_page();
-    if (current_ != nullptr) retire_current();  // this size does not fit any more
+    step_ = rounded;
+    per_page_ = page_bytes_ / rounded;
+  }
+
+  // Fragments cut in the current run: run_length_ once its last one is cut.
+  std::uintptr_t run_cuts() const {
+    return next_ > last_ ? run_length_ : (next_ - run_start_) / step_;
+  }
+
+  // Takes a page from the pool as the fragment page; false if it has none.
+  bool adopt_page() {
     Page* page = pool_->alloc();
-    if (page == nullptr) {
-      ++stats_.alloc_fail;
-      return {};
-    }
+    if (page == nullptr) return false;
     ++stats_.pages_used;
     page->ref.store(kFragBias, std::memory_order_relaxed);
-    page->owner_ref = 0;
+    page->owner_ref = kFragOpen;
     current_ = page;
-    offset_ = 0;
-    users_ = 0;
-    cur_va_ = page->va;
+    cur_va_ = reinterpret_cast<std::uintptr_t>(page->va);
     cur_dma_ = Pool::dma_addr(page);
-    return carve(static_cast<std::uint32_t>(rounded));
+    next_ = run_start_ = cur_va_;
+    run_length_ = per_page_;
+    last_ = cur_va_ + (per_page_ - 1) * step_;
+    cut_before_ = 0;
+    return true;
   }
 
   // A whole page as one fragment: merged from the start with one reference.
@@ -259,13 +303,26 @@ class FragmentAllocator {
     return Frag{page, 0, page_bytes_, page->va, Pool::dma_addr(page)};
   }
 
+  // An owner free that left the fast path: the page is done, or merged.
+  PAGEFRAG_NOINLINE void free_frag_slow(Page* page, std::int64_t owner) {
+    if (owner == kFragMerged - 1) {
+      page->owner_ref = kFragMerged;
+      put_merged(page, true);
+      return;
+    }
+    PAGEFRAG_CHECK(owner + page->ref.load(std::memory_order_relaxed) == kFragBias,
+                   "fragment page {} freed more often than it was cut", static_cast<void*>(page));
+    unwatch(page);
+    recycle_done(page);
+  }
+
   // The page stops being the fragment page: recycle it at once if every
   // fragment is back, merge it if remote frees have begun (the last free is
   // then likely remote), else watch it.
   void retire_current() {
     Page* page = std::exchange(current_, nullptr);
-    offset_ = page_bytes_;
-    page->owner_ref += std::exchange(users_, 0);
+    page->owner_ref += static_cast<std::int64_t>(cut_before_ + run_cuts()) - kFragOpen;
+    next_ = last_ = 0;
     const std::int64_t remote = kFragBias - page->ref.load(std::memory_order_acquire);
     if (page->owner_ref == remote) {
       recycle_done(page);
@@ -346,16 +403,22 @@ class FragmentAllocator {
     }
   }
 
-  // ---- hot: the fragment page ----
+  // ---- hot: alloc_frag's fast path ----
   Pool* pool_;
   const std::uint32_t page_bytes_;
-  const std::uint32_t half_page_;  // largest rounded size cut as a fragment
   const std::uint32_t align_;
+  std::uint32_t size_ = 0;   // the last request size (0: none yet)
+  std::uintptr_t next_ = 0;  // where the next fragment starts; 0 without a page
+  std::uintptr_t last_ = 0;  // where the run's last fragment on the page starts
+  std::uintptr_t step_ = 0;  // size_ rounded up to align_
+  // ---- the fragment page ----
   Page* current_ = nullptr;
-  std::uint32_t offset_;    // next free byte; page_bytes_ when current_ is null
-  std::int64_t users_ = 0;  // fragments cut from current_ (added to owner_ref at retirement)
-  std::byte* cur_va_ = nullptr;
+  std::uintptr_t cur_va_ = 0;
   Iova cur_dma_{};
+  std::uintptr_t per_page_ = 0;    // page_bytes_ / step_
+  std::uintptr_t run_start_ = 0;   // where the fragments of step_ bytes began
+  std::uintptr_t run_length_ = 0;  // how many the run cuts from this page
+  std::uintptr_t cut_before_ = 0;  // fragments cut from current_ before the run
   // ---- watch set of retired pages ----
   std::vector<Page*> watch_;
   std::size_t watched_ = 0;
