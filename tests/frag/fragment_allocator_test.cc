@@ -1,6 +1,7 @@
 // Unit tests of FragmentAllocator: the page_pool_alloc() carving rules with
 // hand-computed offsets and truesizes, the bias scheme (owner frees leave the
-// shared count untouched; a page with nothing left recycles at once), remote
+// shared count untouched; a page retires at the next request, as in the
+// kernel, and is cut again at once when nothing of it is out), remote
 // frees, the watch set and destruction with fragments outstanding. Oracles:
 // arithmetic from the kernel's rules, the provider's block count, and the
 // pool's in-flight count against pages held by hand.
@@ -114,7 +115,7 @@ TEST_CASE("sizes round to the alignment; 2 * size > page bytes takes a whole pag
   g.frags->free_frag(d.va);
 }
 
-TEST_CASE("owner frees never touch the shared count; an emptied page recycles at retirement") {
+TEST_CASE("owner frees never touch the shared count; a page retires at the next request") {
   Fixture f(4096);
   Frag a = f.frags->alloc_frag(1024);
   Frag b = f.frags->alloc_frag(1024);
@@ -124,22 +125,38 @@ TEST_CASE("owner frees never touch the shared count; an emptied page recycles at
   CHECK(page->ref.load() == kFragBias);  // no atomic read-modify-write happened
   CHECK(f.pool->inflight() == 1);        // still the fragment page
   Frag c = f.frags->alloc_frag(1024);
-  Frag d = f.frags->alloc_frag(1024);  // the last: retires the page, 2 still out
+  Frag d = f.frags->alloc_frag(1024);  // the last one: the page is used up
+  CHECK(d.offset == 3072);
   CHECK(d.truesize == 1024);
-  CHECK(f.frags->current_page() == nullptr);
-  CHECK(f.frags->is_watched(page));
+  // As in the kernel, the page retires when the next request needs room.
+  CHECK(f.frags->current_page() == page);
   f.frags->free_frag(c.page);
+  f.frags->free_frag(d.page);
   CHECK(f.pool->inflight() == 1);
-  f.frags->free_frag(d.page);  // the owner's free completes it: recycled
-  CHECK(f.pool->inflight() == 0);
+  // Every fragment is back: the next request cuts the same page again.
+  Frag e = f.frags->alloc_frag(1024);
+  CHECK(e.page == page);
+  CHECK(e.offset == 0);
+  CHECK(f.frags->stats().pages_reused == 1);
+  CHECK(f.pool->stats().alloc_fast == 1);  // one page from the pool in all
+  CHECK(page->ref.load() == kFragBias);
+  // With a fragment still out it is watched; the owner's last free
+  // recycles it.
+  Frag g = f.frags->alloc_frag(1024);
+  Frag h = f.frags->alloc_frag(1024);
+  Frag i = f.frags->alloc_frag(1024);
+  Frag j = f.frags->alloc_frag(1024);  // another page: `page` retires
+  CHECK(j.page != page);
+  CHECK(f.frags->is_watched(page));
+  CHECK(f.pool->inflight() == 2);
+  for (const Frag& x : {e, g, h}) f.frags->free_frag(x.page);
+  CHECK(f.pool->inflight() == 2);
+  f.frags->free_frag(i.page);  // the owner's free completes it: recycled
+  CHECK_FALSE(f.frags->is_watched(page));
+  CHECK(f.pool->inflight() == 1);
   CHECK(page->ref.load() == 1);
   CHECK(f.frags->stats().pages_merged == 0);
-  // An emptied page is recycled the moment it retires.
-  Frag e = f.frags->alloc_frag(2048);
-  f.frags->free_frag(e.page);
-  Frag g = f.frags->alloc_frag(2048);
-  f.frags->free_frag(g.page);
-  CHECK(f.pool->inflight() == 0);
+  f.frags->free_frag(j.page);
 }
 
 TEST_CASE("a page whose last free is remote: merged at retirement, or found by reclaim()") {
@@ -148,31 +165,36 @@ TEST_CASE("a page whose last free is remote: merged at retirement, or found by r
   Frag a = f.frags->alloc_frag(2048);
   Frags::free_frag_remote(a.page);
   Frag b = f.frags->alloc_frag(2048);
+  CHECK(f.frags->stats().pages_merged == 0);  // used up, not retired yet
+  Frag c = f.frags->alloc_frag(2048);         // retires a's page
   CHECK(f.frags->stats().pages_merged == 1);
-  CHECK(f.pool->inflight() == 1);
+  CHECK(f.pool->inflight() == 2);
   CHECK(a.page->ref.load() == 1);  // one fragment still out
   Frags::free_frag_remote(b.page);
-  CHECK(f.pool->inflight() == 0);
+  CHECK(f.pool->inflight() == 1);
   CHECK(f.pool->stats().recycle_ring == 1);
   // No remote free before retirement: watched; remote frees alone leave it
   // for reclaim().
-  Frag c = f.frags->alloc_frag(2048);
   Frag d = f.frags->alloc_frag(2048);
+  Frag e = f.frags->alloc_frag(2048);  // retires c's page
   CHECK(f.frags->is_watched(c.page));
   Frags::free_frag_remote(c.page);
   Frags::free_frag_remote(d.page);
-  CHECK(f.pool->inflight() == 1);
+  CHECK(f.pool->inflight() == 2);
   f.frags->reclaim();
-  CHECK(f.pool->inflight() == 0);
+  CHECK(f.pool->inflight() == 1);
   CHECK(f.frags->watched_pages() == 0);
+  f.frags->free_frag(e.page);
 }
 
 TEST_CASE("a full watch set merges a page; merged pages still recycle exactly once") {
   Fixture f(4096, {.align = 64, .watch_capacity = 2});
   std::vector<Frag> out;
-  for (int i = 0; i < 8; ++i) out.push_back(f.frags->alloc_frag(2048));  // 4 pages, all watched
+  // 4 pages; the first 3 retire into a watch set of 2, so one is evicted.
+  for (int i = 0; i < 8; ++i) out.push_back(f.frags->alloc_frag(2048));
   CHECK(f.frags->watched_pages() == 2);
-  CHECK(f.frags->stats().pages_evicted == 2);
+  CHECK(f.frags->stats().pages_evicted == 1);
+  CHECK(f.frags->stats().pages_merged == 1);
   CHECK(f.pool->inflight() == 4);
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (i % 2 == 0) {
@@ -182,7 +204,8 @@ TEST_CASE("a full watch set merges a page; merged pages still recycle exactly on
     }
   }
   f.frags->reclaim();
-  CHECK(f.pool->inflight() == 0);
+  CHECK(f.pool->inflight() == 1);  // the fragment page, used up but not yet retired
+  CHECK(f.frags->watched_pages() == 0);
 }
 
 TEST_CASE("destroying the allocator with fragments out: remote frees bring every page back") {

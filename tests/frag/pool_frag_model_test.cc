@@ -66,8 +66,9 @@ struct Model {
   int cur_page = -1;  // the fragment page, -1 for none
   std::uint32_t cur_off = 0;
   std::vector<MFrag> frags;
-  std::vector<int> pages;        // whole pages the test holds (model ids)
-  std::uint64_t handed_out = 0;  // pages the pool handed out
+  std::vector<int> pages;                // whole pages the test holds (model ids)
+  std::uint64_t handed_out = 0;          // pages the pool handed out
+  std::map<int, bool> last_free_remote;  // per page id: was its latest free remote?
 
   // The spec's page_pool_alloc(): the fragment a request gets, or nullopt.
   // Updates the carving state.
@@ -79,15 +80,21 @@ struct Model {
       return MFrag{next_page++, 0, page_bytes};
     }
     if (cur_page < 0 || cur_off + r > page_bytes) {
+      // The fragment page retires only now (the kernel's
+      // page_pool_drain_frag()), and is cut again at once when none of its
+      // fragments is out; else a page comes from the pool.
+      const bool reuse =
+          cur_page >= 0 && std::none_of(frags.begin(), frags.end(),
+                                        [&](const MFrag& f) { return f.page == cur_page; });
       cur_page = next_page++;
       cur_off = 0;
-      ++handed_out;
+      if (!reuse) ++handed_out;
     }
     MFrag f{cur_page, cur_off, static_cast<std::uint32_t>(r)};
     cur_off += static_cast<std::uint32_t>(r);
-    if (cur_off + r > page_bytes) {
+    if (cur_off + r > page_bytes) {  // no further fragment of this size fits
       f.truesize = page_bytes - f.offset;
-      cur_page = -1;
+      cur_off = page_bytes;
     }
     return f;
   }
@@ -161,6 +168,16 @@ void check_invariants(const Model& m, Sut<Dma>& s) {
   if (m.cur_page >= 0) RC_ASSERT(fa.current_page() == s.page_of_id.at(m.cur_page));
   std::size_t watched_held = 0;
   for (Page* p : held) watched_held += fa.is_watched(p) ? 1 : 0;
+  // A watched page with nothing out had its last free from another thread:
+  // the owner's last free recycles at once.
+  std::map<Page*, int> latest_id;
+  for (const auto& [id, p] : s.page_of_id) latest_id[p] = std::max(latest_id[p], id);
+  for (const auto& [p, id] : latest_id) {
+    if (fa.is_watched(p) && live_pages.count(p) == 0) {
+      RC_ASSERT(m.last_free_remote.count(id) == 1);
+      RC_ASSERT(m.last_free_remote.at(id));
+    }
+  }
   const std::size_t inflight = s.pages.size() + held.size() + fa.watched_pages() - watched_held;
   RC_ASSERT(s.pool->inflight() == static_cast<std::int64_t>(inflight));
   // Held bytes against the provider's own count.
@@ -301,7 +318,10 @@ struct FreeFrag : Cmd<Dma> {
     RC_PRE(i < m.frags.size());
     RC_PRE(!m.destroyed || remote);
   }
-  void apply(Model& m) const override { m.frags.erase(m.frags.begin() + static_cast<long>(i)); }
+  void apply(Model& m) const override {
+    m.last_free_remote[m.frags[i].page] = remote;
+    m.frags.erase(m.frags.begin() + static_cast<long>(i));
+  }
   void run(const Model& m, Sut<Dma>& s) const override {
     const Frag f = s.frags[i];
     s.frags.erase(s.frags.begin() + static_cast<long>(i));

@@ -6,32 +6,36 @@
 // default); a request with 2 * size > page bytes gets a whole page; otherwise
 // fragments are cut from the current fragment page, and when no further
 // fragment of that size would fit, the last one's truesize runs to the end of
-// the page and the page is retired.
+// the page. The used-up page is retired by the next request that needs room,
+// which cuts it again at once if all its fragments are back (the kernel's
+// page_pool_alloc_frag() and page_pool_drain_frag()).
 //
 // The fast path remembers the last request size: while the same size comes
-// back it is a compare, a count-down of the fragments left on the page and a
-// cursor bump; rounding, fit and truesize are worked out once per page and
-// size in the slow path.
+// back it is two compares (the size, the cursor against the run's last
+// fragment) and a cursor bump. Rounding, fit, the last fragment's truesize and
+// the count of fragments cut are worked out once per page and size in the slow
+// path.
 //
 // Each page counts its fragments twice, split by thread (biased reference
 // counting):
-//   Page::owner_ref  owner-only plain count: fragments handed out minus
-//                    fragments the owner freed; kFragOpen more while the
-//                    page is the fragment page, kFragMerged once merged;
 //   Page::ref        shared atomic, set once to kFragBias when the page
-//                    becomes the fragment page; free_frag_remote() subtracts 1.
-// owner_ref + ref - kFragBias is then the fragments still out (plus kFragOpen
-// on the fragment page), and a page is done when it reaches 0. An owner free is
-// a plain decrement, one atomic *load* and one compare, no atomic read-modify-
-// write; the compare also sends merged pages to the slow path, since
-// kFragMerged makes the sum negative. Retired pages that are not done yet wait
-// in a small owner-only watch set; when a remote free may be the last one (the
-// page had remote frees at retirement, or the watch set is full), the owner
-// merges the page once: one atomic subtract of (kFragBias - owner_ref) leaves
-// ref equal to the fragments still out, and from then on every free (either
-// thread) is the kernel's atomic decrement; the one reaching zero recycles the
-// page. The argument for why exactly one party recycles each page, and never
-// early, is in docs/pool-and-frag.md.
+//                    becomes the fragment page; free_frag_remote() subtracts 1;
+//   Page::owner_ref  owner-only plain count, kept so that owner_ref + ref is
+//                    the number of fragments still out: it starts at
+//                    -kFragBias, gains the fragments cut when the page is
+//                    retired and loses one per owner free; kFragOpen more
+//                    while the page is the fragment page.
+// A page is done when owner_ref + ref reaches 0. An owner free is a plain
+// decrement, one atomic *load* and a sign test, no atomic read-modify-write;
+// a merged page has owner_ref = kFragMerged, which makes the sum negative, so
+// the same test sends it to the slow path. Retired pages that are not done
+// yet wait in a small owner-only watch set; when a remote free may be the last
+// one (the page had remote frees at retirement, or the watch set is full), the
+// owner merges the page once: one atomic add of owner_ref leaves ref equal to
+// the fragments still out, and from then on every free (either thread) is the
+// kernel's atomic decrement; the one reaching zero recycles the page. The
+// argument for why exactly one party recycles each page, and never early, is
+// in docs/pool-and-frag.md.
 //
 // Thread contract: alloc_frag(), free_frag(), reclaim(), stats() and the
 // destructor on the pool's owner thread; free_frag_remote() from any thread,
@@ -64,10 +68,10 @@ inline constexpr std::int64_t kFragBias = std::int64_t{1} << 62;
 // owner's done test cannot pass before retirement: above any fragment count
 // (at most 2^29: pages below 4 GiB, 8-byte alignment).
 inline constexpr std::int64_t kFragOpen = std::int64_t{1} << 40;
-// Page::owner_ref of a merged page: frees go to the atomic count. Negative
-// enough that owner_ref + ref stays below kFragBias for any ref a merged page
-// can have, so an owner free's single compare falls to the slow path.
-inline constexpr std::int64_t kFragMerged = -kFragBias;
+// Page::owner_ref of a merged page: frees go to the atomic count. Far below
+// any unmerged value (about -kFragBias), and negative enough that
+// owner_ref + ref < 0 for any ref a merged page can have.
+inline constexpr std::int64_t kFragMerged = -3 * (std::int64_t{1} << 61);
 
 // One fragment. A null Frag (page == nullptr) means the allocation failed.
 struct Frag {
@@ -92,6 +96,7 @@ struct FragStats {
   std::uint64_t alloc_fail = 0;     // null Frags returned
   std::uint64_t full_pages = 0;     // requests served with a whole page
   std::uint64_t pages_used = 0;     // pages that became the fragment page
+  std::uint64_t pages_reused = 0;   // of those, the previous fragment page, all fragments back
   std::uint64_t pages_merged = 0;   // pages handed to the atomic count
   std::uint64_t pages_evicted = 0;  // of those, merged because the watch set was full
 };
@@ -125,9 +130,10 @@ class FragmentAllocator {
         page_bytes_(other.page_bytes_),
         align_(other.align_),
         size_(other.size_),
-        next_(std::exchange(other.next_, 0)),
+        next_(std::exchange(other.next_, kNoPage)),
         last_(std::exchange(other.last_, 0)),
         step_(other.step_),
+        tail_(other.tail_),
         current_(std::exchange(other.current_, nullptr)),
         cur_va_(other.cur_va_),
         cur_dma_(other.cur_dma_),
@@ -146,7 +152,9 @@ class FragmentAllocator {
   // fragments must then be freed with free_frag_remote(). Owner thread.
   ~FragmentAllocator() {
     if (pool_ == nullptr) return;
-    if (current_ != nullptr) retire_current();
+    if (current_ != nullptr) {
+      if (Page* done = retire_current()) recycle_done(done);
+    }
     while (watched_ != 0) evict(watch_[watched_ - 1]);
   }
 
@@ -154,13 +162,8 @@ class FragmentAllocator {
   // null Frag, counted in alloc_fail, when size is 0 or above the page bytes
   // or the pool has no page. Owner thread.
   PAGEFRAG_ALWAYS_INLINE Frag alloc_frag(std::uint32_t size) {
-    // next_ == last_ == 0 without a fragment page, and the last fragment of
-    // the page (next_ == last_) takes the rest of it: both go the slow way.
-    if (PAGEFRAG_LIKELY(size == size_ && next_ < last_)) {
-      const std::uintptr_t va = next_;
-      next_ = va + step_;
-      return make_frag(va, static_cast<std::uint32_t>(step_));
-    }
+    // next_ > last_ once the page is used up, and without a page.
+    if (PAGEFRAG_LIKELY(size == size_ && next_ <= last_)) return cut();
     return alloc_frag_slow(size);
   }
 
@@ -168,10 +171,10 @@ class FragmentAllocator {
   // unless the page was merged. Owner thread.
   PAGEFRAG_ALWAYS_INLINE void free_frag(Page* page) {
     pool_->assert_owner();
-    // owner_ref + ref - kFragBias: fragments out (+ kFragOpen on the fragment
-    // page); 0 when done, negative when merged.
+    // owner_ref + ref: fragments out (+ kFragOpen on the fragment page); 0
+    // when done, negative when merged.
     const std::int64_t owner = --page->owner_ref;
-    if (PAGEFRAG_LIKELY(owner + page->ref.load(std::memory_order_acquire) > kFragBias)) return;
+    if (PAGEFRAG_LIKELY(owner + page->ref.load(std::memory_order_acquire) > 0)) return;
     free_frag_slow(page, owner);
   }
   void free_frag(const void* va) { free_frag(page_or_die(va)); }
@@ -220,13 +223,18 @@ class FragmentAllocator {
     return page;
   }
 
-  PAGEFRAG_ALWAYS_INLINE Frag make_frag(std::uintptr_t va, std::uint32_t truesize) const {
+  // The next fragment of the run; the run's last one on the page takes the
+  // rest of the page (the kernel's page_pool_alloc() rule).
+  PAGEFRAG_ALWAYS_INLINE Frag cut() {
+    const std::uintptr_t va = next_;
+    next_ = va + step_;
     const auto offset = static_cast<std::uint32_t>(va - cur_va_);
+    const auto truesize = static_cast<std::uint32_t>(va == last_ ? tail_ : step_);
     return Frag{current_, offset, truesize, reinterpret_cast<std::byte*>(va), cur_dma_ + offset};
   }
 
-  // Every case but "same size as last time, and not the page's last
-  // fragment": a new size, a new page, the last fragment, full pages, errors.
+  // Every case but "same size as last time, and the page has room": a new
+  // size, a new page, full pages, errors.
   PAGEFRAG_NOINLINE Frag alloc_frag_slow(std::uint32_t size) {
     pool_->assert_owner();
     if (size == 0 || size > page_bytes_) {
@@ -237,32 +245,24 @@ class FragmentAllocator {
     if (std::uint64_t{rounded} * 2 > page_bytes_) return alloc_full_page();
     size_ = size;
     if (rounded != step_) start_run(rounded);
-    if (next_ > last_ || current_ == nullptr) {  // this size does not fit the rest, or no page
-      if (current_ != nullptr) retire_current();
-      if (!adopt_page()) {
-        ++stats_.alloc_fail;
-        return {};
-      }
+    if (next_ > last_ && !next_page()) {
+      ++stats_.alloc_fail;
+      return {};
     }
-    const std::uintptr_t va = next_;
-    next_ = va + step_;
-    if (va < last_) return make_frag(va, rounded);
-    // The last fragment of this size that fits: it takes the rest of the page.
-    const Frag frag = make_frag(va, static_cast<std::uint32_t>(cur_va_ + page_bytes_ - va));
-    retire_current();
-    return frag;
+    return cut();
   }
 
   // Fragments of `rounded` bytes from here on. On the current page the run
-  // starts at next_ with as many as fit in the rest (none: last_ = 0, so the
-  // page retires on the next cut).
+  // starts at next_ with as many as fit in the rest, none once a run's last
+  // fragment took the rest (last_ = 0: the page is used up).
   void start_run(std::uint32_t rounded) {
     if (current_ != nullptr) {
+      const bool used_up = next_ > last_;
       cut_before_ += run_cuts();
-      const std::uintptr_t rest = cur_va_ + page_bytes_ - next_;
       run_start_ = next_;
-      run_length_ = rest / rounded;
+      run_length_ = used_up ? 0 : (cur_va_ + page_bytes_ - next_) / rounded;
       last_ = run_length_ == 0 ? 0 : next_ + (run_length_ - 1) * rounded;
+      tail_ = cur_va_ + page_bytes_ - last_;
     }
     step_ = rounded;
     per_page_ = page_bytes_ / rounded;
@@ -273,19 +273,27 @@ class FragmentAllocator {
     return next_ > last_ ? run_length_ : (next_ - run_start_) / step_;
   }
 
-  // Takes a page from the pool as the fragment page; false if it has none.
-  bool adopt_page() {
-    Page* page = pool_->alloc();
-    if (page == nullptr) return false;
+  // The fragment page is used up (or there is none): retire it, and take
+  // the next one, which is the same page if every fragment is already back
+  // (as the kernel's page_pool_drain_frag() allows), else one from the pool.
+  // False if the pool has none.
+  bool next_page() {
+    Page* page = current_ != nullptr ? retire_current() : nullptr;
+    if (page != nullptr) {
+      ++stats_.pages_reused;
+    } else if ((page = pool_->alloc()) == nullptr) {
+      return false;
+    }
     ++stats_.pages_used;
     page->ref.store(kFragBias, std::memory_order_relaxed);
-    page->owner_ref = kFragOpen;
+    page->owner_ref = kFragOpen - kFragBias;
     current_ = page;
     cur_va_ = reinterpret_cast<std::uintptr_t>(page->va);
     cur_dma_ = Pool::dma_addr(page);
     next_ = run_start_ = cur_va_;
     run_length_ = per_page_;
     last_ = cur_va_ + (per_page_ - 1) * step_;
+    tail_ = page_bytes_ - (per_page_ - 1) * step_;
     cut_before_ = 0;
     return true;
   }
@@ -310,31 +318,32 @@ class FragmentAllocator {
       put_merged(page, true);
       return;
     }
-    PAGEFRAG_CHECK(owner + page->ref.load(std::memory_order_relaxed) == kFragBias,
+    PAGEFRAG_CHECK(owner + page->ref.load(std::memory_order_relaxed) == 0,
                    "fragment page {} freed more often than it was cut", static_cast<void*>(page));
     unwatch(page);
     recycle_done(page);
   }
 
-  // The page stops being the fragment page: recycle it at once if every
-  // fragment is back, merge it if remote frees have begun (the last free is
-  // then likely remote), else watch it.
-  void retire_current() {
+  // The page stops being the fragment page. Returns it if every fragment is
+  // back (the caller reuses or recycles it); else merges it if remote frees
+  // have begun (the last free is then likely remote), or watches it.
+  [[nodiscard]] Page* retire_current() {
     Page* page = std::exchange(current_, nullptr);
     page->owner_ref += static_cast<std::int64_t>(cut_before_ + run_cuts()) - kFragOpen;
-    next_ = last_ = 0;
-    const std::int64_t remote = kFragBias - page->ref.load(std::memory_order_acquire);
-    if (page->owner_ref == remote) {
-      recycle_done(page);
-    } else if (remote != 0) {
+    next_ = kNoPage;
+    last_ = 0;
+    const std::int64_t ref = page->ref.load(std::memory_order_acquire);
+    if (page->owner_ref + ref == 0) return page;
+    if (ref != kFragBias) {  // remote frees have begun
       merge(page);
     } else {
       watch(page);
     }
+    return nullptr;
   }
 
   bool is_done(const Page* page) const noexcept {
-    return page->owner_ref == kFragBias - page->ref.load(std::memory_order_acquire);
+    return page->owner_ref + page->ref.load(std::memory_order_acquire) == 0;
   }
 
   // Adds a retired page to the watch set. First looks at one watched page
@@ -375,8 +384,9 @@ class FragmentAllocator {
   void merge(Page* page) {
     ++stats_.pages_merged;
     const std::int64_t owner = std::exchange(page->owner_ref, kFragMerged);
-    const std::int64_t drop = kFragBias - owner;
-    if (page->ref.fetch_sub(drop, std::memory_order_acq_rel) == drop) recycle_done(page);
+    // ref - (-owner) = (kFragBias - remote frees) - (kFragBias - owner's
+    // count) = the fragments still out.
+    if (page->ref.fetch_sub(-owner, std::memory_order_acq_rel) == -owner) recycle_done(page);
   }
 
   // Every fragment is back and no one else can reach the page: restore the
@@ -407,10 +417,13 @@ class FragmentAllocator {
   Pool* pool_;
   const std::uint32_t page_bytes_;
   const std::uint32_t align_;
-  std::uint32_t size_ = 0;   // the last request size (0: none yet)
-  std::uintptr_t next_ = 0;  // where the next fragment starts; 0 without a page
-  std::uintptr_t last_ = 0;  // where the run's last fragment on the page starts
-  std::uintptr_t step_ = 0;  // size_ rounded up to align_
+  std::uint32_t size_ = 0;  // the last request size (0: none yet)
+  // Without a fragment page next_ is kNoPage and last_ 0.
+  static constexpr std::uintptr_t kNoPage = std::numeric_limits<std::uintptr_t>::max();
+  std::uintptr_t next_ = kNoPage;  // where the next fragment starts
+  std::uintptr_t last_ = 0;        // where the run's last fragment on the page starts
+  std::uintptr_t step_ = 0;        // size_ rounded up to align_
+  std::uintptr_t tail_ = 0;        // the last fragment's truesize: last_ to the page end
   // ---- the fragment page ----
   Page* current_ = nullptr;
   std::uintptr_t cur_va_ = 0;
