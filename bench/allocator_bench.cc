@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/live_window.h"
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/frag/fragment_allocator.h"
 #include "pagefrag/memory/heap_provider.h"
@@ -82,27 +83,24 @@ void BM_LifoFloor(benchmark::State& state) {
 BENCHMARK(BM_LifoFloor);
 
 // The floor for BM_FragOwner's working set: `live` objects `stride` bytes
-// apart, cycled FIFO through a pointer ring (index in a local), each written
-// once per pass as BM_FragOwner writes each fragment it gets. BM_LifoFloor
+// apart, cycled FIFO through a window walked as BM_FragOwner walks its own
+// (bench/live_window.h), each written once per pass as BM_FragOwner writes
+// each fragment it gets. BM_LifoFloor
 // reuses one hot object, so it cannot price the cache misses of a window of
 // 1024 fragments (1.9 MB at 1856 bytes) that any allocator must pay.
 void BM_FifoFloor(benchmark::State& state) {
   const auto stride = static_cast<std::size_t>(state.range(0));
   const auto live = static_cast<std::size_t>(state.range(1));
   auto memory = std::make_unique<std::byte[]>(live * stride + kCacheLineSize);
-  std::vector<std::byte*> objects(live);
-  for (std::size_t i = 0; i < live; ++i) objects[i] = memory.get() + i * stride;
-  std::byte** ring = objects.data();
-  benchmark::DoNotOptimize(ring);
-  const std::size_t mask = live - 1;  // live is a power of two, as ring sizes are
-  std::size_t next = 0;
+  std::vector<std::byte*> window(live);
+  for (std::size_t i = 0; i < live; ++i) window[i] = memory.get() + i * stride;
+  benchmark::DoNotOptimize(window.data());
   std::uint64_t n = 0;
-  for (auto _ : state) {
-    std::byte* obj = ring[next];
+  bench::for_each_slot(state, window, [&](std::byte*& slot) PAGEFRAG_BENCH_INLINE {
+    std::byte* obj = slot;
     touch(obj, ++n);
-    ring[next] = obj;
-    next = (next + 1) & mask;
-  }
+    slot = obj;
+  });
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_FifoFloor)->ArgNames({"stride", "live"})->ArgsProduct({{1856, 2048}, {64, 1024}});
@@ -202,23 +200,19 @@ struct FragSetup {
 void BM_FragOwner(benchmark::State& state) {
   FragSetup s(state);
   if (!s.frags) return;
+  Frags& frags = *s.frags;
   const auto stride = static_cast<std::uint32_t>(state.range(0));
-  // The window keeps what an RX ring keeps per buffer: its page. Its index
-  // wraps with a mask and lives in a local, as BM_FifoFloor's does.
+  // The window keeps what an RX ring keeps per buffer: its page.
   std::vector<Page*> window(static_cast<std::size_t>(state.range(1)));
-  for (Page*& p : window) p = s.frags->alloc_frag(stride).page;
-  Page** ring = window.data();
-  const std::size_t mask = window.size() - 1;  // a power of two
-  std::size_t next = 0;
+  for (Page*& p : window) p = frags.alloc_frag(stride).page;
   std::uint64_t n = 0;
-  for (auto _ : state) {
-    const Frag f = s.frags->alloc_frag(stride);
+  bench::for_each_slot(state, window, [&](Page*& slot) PAGEFRAG_BENCH_INLINE {
+    const Frag f = frags.alloc_frag(stride);
     touch(f.va, ++n);
-    s.frags->free_frag(ring[next]);
-    ring[next] = f.page;
-    next = (next + 1) & mask;
-  }
-  for (Page* p : window) s.frags->free_frag(p);
+    frags.free_frag(slot);
+    slot = f.page;
+  });
+  for (Page* p : window) frags.free_frag(p);
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_FragOwner)->ArgNames({"stride", "live"})->ArgsProduct({{1856, 2048}, {64, 1024}});
