@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -121,15 +122,17 @@ void page_alloc_recycle(benchmark::State& state) {
   std::optional<HeapProvider> provider = make_provider(state, 4096);
   if (!provider) return;
   NoDma dma;
-  auto pool = P::create(*provider, dma, {.pool_size = 1024});
+  auto handle = P::create(*provider, dma, {.pool_size = 1024});
+  if (!handle.ok()) return state.SkipWithError(std::string(handle.status().message()).c_str());
+  P& pool = **handle;
   std::uint64_t n = 0;
   for (auto _ : state) {
-    Page* page = (*pool)->alloc();
+    Page* page = pool.alloc();
     touch(page->va, ++n);
     if constexpr (kRing) {
-      (*pool)->recycle(page);
+      pool.recycle(page);
     } else {
-      (*pool)->recycle_direct(page);
+      pool.recycle_direct(page);
     }
   }
   state.SetItemsProcessed(state.iterations());
@@ -168,13 +171,15 @@ void BM_PageAllocBulk32(benchmark::State& state) {
   std::optional<HeapProvider> provider = make_provider(state, 4096);
   if (!provider) return;
   NoDma dma;
-  auto pool = Pool::create(*provider, dma, {.pool_size = 1024});
+  auto handle = Pool::create(*provider, dma, {.pool_size = 1024});
+  if (!handle.ok()) return state.SkipWithError(std::string(handle.status().message()).c_str());
+  Pool& pool = **handle;
   std::array<Page*, kBatch> pages;
   std::uint64_t n = 0;
   for (auto _ : state) {
-    (*pool)->alloc_bulk(pages.data(), kBatch);
+    pool.alloc_bulk(pages.data(), kBatch);
     for (Page* page : pages) touch(page->va, ++n);
-    for (Page* page : pages) (*pool)->recycle_direct(page);
+    for (Page* page : pages) pool.recycle_direct(page);
   }
   state.SetItemsProcessed(state.iterations() * kBatch);
 }

@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/live_window.h"
 #include "pagefrag/base/compiler.h"
 
 namespace {
@@ -108,47 +109,33 @@ class ScopedPktmbufPool {
   rte_mempool* mp_;
 };
 
-// `live` objects outstanding, oldest first: each step hands the oldest out
-// and stores the newest in its slot.
-class LiveWindow {
- public:
-  explicit LiveWindow(std::size_t live) : slots_(live, nullptr) {}
-  void* exchange(void* newest) {
-    void* oldest = slots_[next_];
-    slots_[next_] = newest;
-    next_ = next_ + 1 == slots_.size() ? 0 : next_ + 1;
-    return oldest;
-  }
-  std::vector<void*>& slots() { return slots_; }
-
- private:
-  std::vector<void*> slots_;
-  std::size_t next_ = 0;
-};
-
 // ---------------------------------------------------------------------------
 // rte_mempool: get/put one object, get_bulk/put_bulk of 32
 // ---------------------------------------------------------------------------
+// Each benchmark keeps `live` objects outstanding in a window walked as a
+// driver walks its RX ring (bench/live_window.h, shared with pagefrag's
+// benchmarks): per slot, get a fresh object, write it, put the slot's oldest.
 
 // Args: element size (stride), live objects.
 void BM_DpdkMempoolGetPut(benchmark::State& state) {
   ScopedMempool pool(state, static_cast<unsigned>(state.range(0)));
   rte_mempool* mp = pool.get();
   if (mp == nullptr) return;
-  LiveWindow window(static_cast<std::size_t>(state.range(1)));
-  for (void*& slot : window.slots()) {
+  std::vector<void*> window(static_cast<std::size_t>(state.range(1)));
+  for (void*& slot : window) {
     if (rte_mempool_get(mp, &slot) != 0) return state.SkipWithError("pool too small");
   }
   std::uint64_t n = 0;
-  for (auto _ : state) {
+  pagefrag::bench::for_each_slot(state, window, [&](void*& slot) PAGEFRAG_BENCH_INLINE {
     void* obj;
     if (PAGEFRAG_UNLIKELY(rte_mempool_get(mp, &obj) != 0)) {
       return state.SkipWithError("rte_mempool_get failed");
     }
     touch(obj, ++n);
-    rte_mempool_put(mp, window.exchange(obj));
-  }
-  for (void* slot : window.slots()) rte_mempool_put(mp, slot);
+    rte_mempool_put(mp, slot);
+    slot = obj;
+  });
+  for (void* slot : window) rte_mempool_put(mp, slot);
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DpdkMempoolGetPut)
@@ -160,25 +147,23 @@ void BM_DpdkMempoolBulk32(benchmark::State& state) {
   ScopedMempool pool(state, static_cast<unsigned>(state.range(0)));
   rte_mempool* mp = pool.get();
   if (mp == nullptr) return;
-  const std::size_t batches = static_cast<std::size_t>(state.range(1)) / kBatch;
-  std::vector<std::array<void*, kBatch>> window(batches);
+  std::vector<std::array<void*, kBatch>> window(static_cast<std::size_t>(state.range(1)) / kBatch);
   for (auto& batch : window) {
     if (rte_mempool_get_bulk(mp, batch.data(), kBatch) != 0) {
       return state.SkipWithError("pool too small");
     }
   }
-  std::array<void*, kBatch> fresh;
-  std::size_t next = 0;
   std::uint64_t n = 0;
-  for (auto _ : state) {
-    if (PAGEFRAG_UNLIKELY(rte_mempool_get_bulk(mp, fresh.data(), kBatch) != 0)) {
-      return state.SkipWithError("rte_mempool_get_bulk failed");
-    }
-    for (void* obj : fresh) touch(obj, ++n);
-    rte_mempool_put_bulk(mp, window[next].data(), kBatch);
-    window[next] = fresh;
-    next = next + 1 == batches ? 0 : next + 1;
-  }
+  pagefrag::bench::for_each_slot(
+      state, window, [&](std::array<void*, kBatch>& slot) PAGEFRAG_BENCH_INLINE {
+        std::array<void*, kBatch> fresh;
+        if (PAGEFRAG_UNLIKELY(rte_mempool_get_bulk(mp, fresh.data(), kBatch) != 0)) {
+          return state.SkipWithError("rte_mempool_get_bulk failed");
+        }
+        for (void* obj : fresh) touch(obj, ++n);
+        rte_mempool_put_bulk(mp, slot.data(), kBatch);
+        slot = fresh;
+      });
   for (auto& batch : window) rte_mempool_put_bulk(mp, batch.data(), kBatch);
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
@@ -195,21 +180,20 @@ void BM_DpdkPktmbufAllocFree(benchmark::State& state) {
   ScopedPktmbufPool pool(state);
   rte_mempool* mp = pool.get();
   if (mp == nullptr) return;
-  LiveWindow window(static_cast<std::size_t>(state.range(0)));
-  for (void*& slot : window.slots()) {
+  std::vector<rte_mbuf*> window(static_cast<std::size_t>(state.range(0)));
+  for (rte_mbuf*& slot : window) {
     slot = rte_pktmbuf_alloc(mp);
     if (slot == nullptr) return state.SkipWithError("pool too small");
   }
   std::uint64_t n = 0;
-  for (auto _ : state) {
+  pagefrag::bench::for_each_slot(state, window, [&](rte_mbuf*& slot) PAGEFRAG_BENCH_INLINE {
     rte_mbuf* m = rte_pktmbuf_alloc(mp);
-    if (PAGEFRAG_UNLIKELY(m == nullptr)) {
-      return state.SkipWithError("rte_pktmbuf_alloc failed");
-    }
+    if (PAGEFRAG_UNLIKELY(m == nullptr)) return state.SkipWithError("rte_pktmbuf_alloc failed");
     touch(rte_pktmbuf_mtod(m, void*), ++n);
-    rte_pktmbuf_free(static_cast<rte_mbuf*>(window.exchange(m)));
-  }
-  for (void* slot : window.slots()) rte_pktmbuf_free(static_cast<rte_mbuf*>(slot));
+    rte_pktmbuf_free(slot);
+    slot = m;
+  });
+  for (rte_mbuf* slot : window) rte_pktmbuf_free(slot);
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DpdkPktmbufAllocFree)->ArgName("live")->Arg(64)->Arg(1024);
@@ -219,25 +203,24 @@ void BM_DpdkPktmbufBulk32(benchmark::State& state) {
   ScopedPktmbufPool pool(state);
   rte_mempool* mp = pool.get();
   if (mp == nullptr) return;
-  const std::size_t batches = static_cast<std::size_t>(state.range(0)) / kBatch;
-  std::vector<std::array<rte_mbuf*, kBatch>> window(batches);
+  std::vector<std::array<rte_mbuf*, kBatch>> window(static_cast<std::size_t>(state.range(0)) /
+                                                    kBatch);
   for (auto& batch : window) {
     if (rte_pktmbuf_alloc_bulk(mp, batch.data(), kBatch) != 0) {
       return state.SkipWithError("pool too small");
     }
   }
-  std::array<rte_mbuf*, kBatch> fresh;
-  std::size_t next = 0;
   std::uint64_t n = 0;
-  for (auto _ : state) {
-    if (PAGEFRAG_UNLIKELY(rte_pktmbuf_alloc_bulk(mp, fresh.data(), kBatch) != 0)) {
-      return state.SkipWithError("rte_pktmbuf_alloc_bulk failed");
-    }
-    for (rte_mbuf* m : fresh) touch(rte_pktmbuf_mtod(m, void*), ++n);
-    rte_pktmbuf_free_bulk(window[next].data(), kBatch);
-    window[next] = fresh;
-    next = next + 1 == batches ? 0 : next + 1;
-  }
+  pagefrag::bench::for_each_slot(
+      state, window, [&](std::array<rte_mbuf*, kBatch>& slot) PAGEFRAG_BENCH_INLINE {
+        std::array<rte_mbuf*, kBatch> fresh;
+        if (PAGEFRAG_UNLIKELY(rte_pktmbuf_alloc_bulk(mp, fresh.data(), kBatch) != 0)) {
+          return state.SkipWithError("rte_pktmbuf_alloc_bulk failed");
+        }
+        for (rte_mbuf* m : fresh) touch(rte_pktmbuf_mtod(m, void*), ++n);
+        rte_pktmbuf_free_bulk(slot.data(), kBatch);
+        slot = fresh;
+      });
   for (auto& batch : window) rte_pktmbuf_free_bulk(batch.data(), kBatch);
   state.SetItemsProcessed(state.iterations() * kBatch);
 }

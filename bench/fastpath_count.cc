@@ -22,7 +22,7 @@ namespace {
 
 using Pool = PagePool<HeapProvider, NoDma>;
 using Frags = FragmentAllocator<Pool>;
-constexpr std::uint64_t kOps = 1'000'000;
+constexpr std::uint64_t kOps = 1'024'000;
 
 PAGEFRAG_ALWAYS_INLINE void touch(void* obj, std::uint64_t value) {
   *static_cast<volatile std::uint64_t*>(obj) = value;
@@ -46,25 +46,25 @@ PAGEFRAG_NOINLINE void count_page_alloc_recycle_direct(Pool& pool) {
 }
 
 // One fragment cut and the oldest of a FIFO window freed, per operation:
-// by the owner (free_frag) or through the any-thread path.
-// The window's size is a power of two and its index wraps with a mask, as in
-// allocator_bench.
+// by the owner (free_frag) or through the any-thread path. The window is
+// walked slot by slot as in allocator_bench (bench/live_window.h); kOps is a
+// multiple of its size.
 template <bool kRemote>
 PAGEFRAG_NOINLINE void count_frag_alloc_free(Frags& frags, std::vector<Page*>& window,
                                              std::uint32_t stride) {
-  Page** ring = window.data();
-  const std::size_t mask = window.size() - 1;
-  std::size_t next = 0;
-  for (std::uint64_t i = 0; i < kOps; ++i) {
-    const Frag f = frags.alloc_frag(stride);
-    touch(f.va, i);
-    if constexpr (kRemote) {
-      Frags::free_frag_remote(ring[next]);
-    } else {
-      frags.free_frag(ring[next]);
+  Page** const begin = window.data();
+  Page** const end = begin + window.size();
+  for (std::uint64_t i = 0; i < kOps; i += window.size()) {
+    for (Page** slot = begin; slot != end; ++slot) {
+      const Frag f = frags.alloc_frag(stride);
+      touch(f.va, i);
+      if constexpr (kRemote) {
+        Frags::free_frag_remote(*slot);
+      } else {
+        frags.free_frag(*slot);
+      }
+      *slot = f.page;
     }
-    ring[next] = f.page;
-    next = (next + 1) & mask;
   }
 }
 

@@ -263,9 +263,12 @@ class PagePool {
     return static_cast<std::uint32_t>(dma_sync_size);
   }
 
+  // Compiled out for backends that never need syncs (NoDma).
   PAGEFRAG_ALWAYS_INLINE void sync_for_device(Page* page, std::uint32_t len) {
-    if (sync_dev_ && len != 0)
-      dma_->sync_for_device(page->dma + params_.offset, len, params_.dma_dir);
+    if constexpr (Dma::kFeatures.needs_sync) {
+      if (sync_dev_ && len != 0)
+        dma_->sync_for_device(page->dma + params_.offset, len, params_.dma_dir);
+    }
   }
 
   PAGEFRAG_ALWAYS_INLINE void recycle_direct_synced(Page* page, std::uint32_t len) {
