@@ -16,6 +16,8 @@
 // Every benchmark reports items_per_second (objects), so 1e9 / that rate is the
 // cost per object. Run: ./bazelw run -c opt //bench:allocator_bench.
 #include <benchmark/benchmark.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <array>
 #include <atomic>
@@ -247,41 +249,103 @@ class BatchRing {
   alignas(kCacheLineSize) std::atomic<std::uint64_t> tail_{0};
 };
 
+// Pins the calling thread to the n-th CPU it may run on, as DPDK pins each
+// lcore; restores the thread's previous CPU set when destroyed. pinned() is
+// false when there is no n-th CPU (the thread then stays unpinned).
+class ScopedPin {
+ public:
+  explicit ScopedPin(int n) {
+    if (::sched_getaffinity(0, sizeof saved_, &saved_) != 0) return;
+    for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (!CPU_ISSET(cpu, &saved_) || seen++ != n) continue;
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      pinned_ = ::pthread_setaffinity_np(::pthread_self(), sizeof one, &one) == 0;
+      return;
+    }
+  }
+  ~ScopedPin() {
+    if (pinned_) ::pthread_setaffinity_np(::pthread_self(), sizeof saved_, &saved_);
+  }
+  ScopedPin(const ScopedPin&) = delete;
+  ScopedPin& operator=(const ScopedPin&) = delete;
+  bool pinned() const { return pinned_; }
+
+ private:
+  cpu_set_t saved_{};
+  bool pinned_ = false;
+};
+
+// Waiting for the other thread: spin when each thread has a CPU of its own
+// (as DPDK's lcores do), else give the CPU away.
+void wait_a_little(bool spin) {
+  if (spin) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  } else {
+    std::this_thread::yield();
+  }
+}
+
 // Arg: stride. One iteration: 32 fragments allocated on this thread, handed
-// to another that frees them with free_frag_remote(); items count fragments.
-void BM_FragCrossThread32(benchmark::State& state) {
+// to another that frees them, with free_frags_remote() (kBulk: one subtract
+// per run of fragments of the same page, as DPDK's hand-off frees with
+// put_bulk) or one free_frag_remote() each; items count fragments. With two
+// CPUs both threads are pinned, one per CPU, and spin while they wait.
+template <bool kBulk>
+void frag_cross_thread(benchmark::State& state) {
   FragSetup s(state);
   if (!s.frags) return;
   const auto stride = static_cast<std::uint32_t>(state.range(0));
+  ScopedPin pin(0);
   BatchRing ring;
   std::atomic<bool> stop{false};
   std::thread consumer([&] {
+    ScopedPin consumer_pin(1);
+    const bool spin = pin.pinned() && consumer_pin.pinned();
     std::array<Page*, kBatch> batch;
     for (;;) {
       const bool stopping = stop.load(std::memory_order_acquire);
       if (ring.pop(batch)) {
-        for (Page* page : batch) Frags::free_frag_remote(page);
+        if constexpr (kBulk) {
+          Frags::free_frags_remote(batch.data(), batch.size());
+        } else {
+          for (Page* page : batch) Frags::free_frag_remote(page);
+        }
       } else if (stopping) {
         return;
+      } else {
+        wait_a_little(spin);
       }
     }
   });
+  const bool spin = pin.pinned();
   std::array<Page*, kBatch> batch;
   std::uint64_t n = 0;
   for (auto _ : state) {
     for (Page*& page : batch) {
       Frag f = s.frags->alloc_frag(stride);
-      while (!f) f = s.frags->alloc_frag(stride);  // pages in flight come back
+      while (!f) {  // pages in flight come back through the ring
+        wait_a_little(spin);
+        f = s.frags->alloc_frag(stride);
+      }
       touch(f.va, ++n);
       page = f.page;
     }
-    while (!ring.push(batch)) std::this_thread::yield();
+    while (!ring.push(batch)) wait_a_little(spin);
   }
   stop.store(true, std::memory_order_release);
   consumer.join();
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
+
+void BM_FragCrossThread32(benchmark::State& state) { frag_cross_thread<true>(state); }
 BENCHMARK(BM_FragCrossThread32)->ArgName("stride")->Arg(1856)->Arg(2048)->UseRealTime();
+
+void BM_FragCrossThread32Single(benchmark::State& state) { frag_cross_thread<false>(state); }
+BENCHMARK(BM_FragCrossThread32Single)->ArgName("stride")->Arg(1856)->Arg(2048)->UseRealTime();
 
 }  // namespace
 }  // namespace pagefrag

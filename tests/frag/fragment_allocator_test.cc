@@ -7,6 +7,10 @@
 // pool's in-flight count against pages held by hand.
 #include "pagefrag/frag/fragment_allocator.h"
 
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -18,6 +22,7 @@
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/pool/page_pool.h"
+#include "tests/support/in_child.h"
 
 namespace pagefrag {
 namespace {
@@ -186,6 +191,59 @@ TEST_CASE("a page whose last free is remote: merged at retirement, or found by r
   CHECK(f.frags->watched_pages() == 0);
   f.frags->free_frag(e.page);
 }
+
+TEST_CASE("free_frags_remote: one subtract per run of fragments of the same page") {
+  Fixture f(4096);
+  std::vector<Frag> p;  // 8 x 512 bytes: one page, used up
+  for (int i = 0; i < 8; ++i) p.push_back(f.frags->alloc_frag(512));
+  Frag q = f.frags->alloc_frag(512);  // a second page; the first retires, watched
+  REQUIRE(q.page != p[0].page);
+  REQUIRE(f.frags->is_watched(p[0].page));
+  Page* run[] = {p[0].page, p[1].page, p[2].page};
+  Frags::free_frags_remote(run, 3);
+  CHECK(p[0].page->ref.load() == kFragBias - 3);
+  for (int i = 3; i < 7; ++i) f.frags->free_frag(p[i].page);
+  Page* mixed[] = {p[7].page, q.page};
+  Frags::free_frags_remote(mixed, 2);
+  CHECK(p[0].page->ref.load() == kFragBias - 4);
+  CHECK(q.page->ref.load() == kFragBias - 1);
+  CHECK(f.pool->inflight() == 2);  // the first page's last free was remote
+  f.frags->reclaim();
+  CHECK(f.pool->inflight() == 1);
+  // A merged page: three fragments out, freed in one call that holds every
+  // reference left, so it recycles (through the ring) without a subtract.
+  Fixture g(4096);
+  std::vector<Frag> c;
+  for (int i = 0; i < 4; ++i) c.push_back(g.frags->alloc_frag(1024));
+  Frags::free_frag_remote(c[0].page);
+  Frag d = g.frags->alloc_frag(1024);  // retires c's page: merged with 3 out
+  CHECK(g.frags->stats().pages_merged == 1);
+  CHECK(c[0].page->ref.load() == 3);
+  Page* rest[] = {c[1].page, c[2].page, c[3].page};
+  Frags::free_frags_remote(rest, 3);
+  CHECK(g.pool->stats().recycle_ring == 1);
+  CHECK(g.pool->inflight() == 1);
+  g.frags->free_frag(d.page);
+}
+
+#if !defined(__SANITIZE_THREAD__) && !__has_feature(thread_sanitizer)
+// (TSan's runtime and fork() do not mix; every other configuration runs it.)
+TEST_CASE("a fragment freed twice aborts when its page retires") {
+  Fixture f(4096);
+  Frag a = f.frags->alloc_frag(2048);
+  Frag b = f.frags->alloc_frag(2048);  // the page is used up
+  Frags::free_frag_remote(a.page);
+  f.frags->free_frag(b.page);
+  const int status = testing::in_child([&] {
+    f.frags->free_frag(a.page);  // a second free of `a`
+    f.frags->alloc_frag(2048);   // retires the page: 3 frees of 2 fragments
+  });
+  CHECK(testing::aborted(status));
+  Frag c = f.frags->alloc_frag(2048);  // in the parent the page is whole: cut again
+  CHECK(c.page == a.page);
+  f.frags->free_frag(c.page);
+}
+#endif
 
 TEST_CASE("a full watch set merges a page; merged pages still recycle exactly once") {
   Fixture f(4096, {.align = 64, .watch_capacity = 2});

@@ -6,7 +6,8 @@
 // page) and counts the pages the pool must have handed out. Commands drive
 // the owner paths (Alloc, AllocBulk, RecycleDirect, AllocFrag, FreeFragOwner,
 // PutPage direct, Reclaim) and the any-thread paths (RecycleRemote,
-// FreeFragRemote, PutPage not direct) and Destroy, after which only the
+// FreeFragRemote, FreeFragsRemote (a run of fragments in one call), PutPage
+// not direct) and Destroy, after which only the
 // any-thread returns remain. After every command the system must match:
 //   - each fragment's page, offset and truesize as the model predicts; va =
 //     page va + offset, iova = page dma + offset, offset aligned;
@@ -339,6 +340,36 @@ struct FreeFrag : Cmd<Dma> {
   }
 };
 
+// A run of live fragments (in the order they were cut, so pages repeat)
+// freed with one free_frags_remote() call.
+template <class Dma>
+struct FreeFragsRemote : Cmd<Dma> {
+  explicit FreeFragsRemote(const Model& m)
+      : first(*rc::gen::inRange<std::size_t>(0, std::max<std::size_t>(m.frags.size(), 1))),
+        count(*rc::gen::inRange<std::size_t>(1, 41)) {}
+  std::size_t first;
+  std::size_t count;
+  void checkPreconditions(const Model& m) const override {
+    RC_PRE(first + count <= m.frags.size());
+  }
+  void apply(Model& m) const override {
+    const auto b = m.frags.begin() + static_cast<long>(first);
+    for (auto it = b; it != b + static_cast<long>(count); ++it) m.last_free_remote[it->page] = true;
+    m.frags.erase(b, b + static_cast<long>(count));
+  }
+  void run(const Model& m, Sut<Dma>& s) const override {
+    const auto b = s.frags.begin() + static_cast<long>(first);
+    std::vector<Page*> pages;
+    for (auto it = b; it != b + static_cast<long>(count); ++it) pages.push_back(it->page);
+    s.frags.erase(b, b + static_cast<long>(count));
+    Sut<Dma>::Frags::free_frags_remote(pages.data(), pages.size());
+    check_invariants(this->nextState(m), s);
+  }
+  void show(std::ostream& os) const override {
+    os << "FreeFragsRemote(" << first << ", " << count << ")";
+  }
+};
+
 template <class Dma>
 struct Reclaim : Cmd<Dma> {
   void checkPreconditions(const Model& m) const override { RC_PRE(!m.destroyed); }
@@ -410,15 +441,16 @@ void check_model(std::uint32_t page_size, MakeDma make_dma) {
   if constexpr (kMock) {
     rc::state::check(
         initial, sut,
-        rc::state::gen::execOneOfWithArgs<
-            Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>, AllocFrag<Dma>, AllocFrag<Dma>,
-            FreeFrag<Dma>, FreeFrag<Dma>, Reclaim<Dma>, Destroy<Dma>, DeviceWrite>());
+        rc::state::gen::execOneOfWithArgs<Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>,
+                                          AllocFrag<Dma>, AllocFrag<Dma>, FreeFrag<Dma>,
+                                          FreeFrag<Dma>, FreeFragsRemote<Dma>, Reclaim<Dma>,
+                                          Destroy<Dma>, DeviceWrite>());
   } else {
     rc::state::check(
         initial, sut,
-        rc::state::gen::execOneOfWithArgs<Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>,
-                                          AllocFrag<Dma>, AllocFrag<Dma>, FreeFrag<Dma>,
-                                          FreeFrag<Dma>, Reclaim<Dma>, Destroy<Dma>>());
+        rc::state::gen::execOneOfWithArgs<
+            Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>, AllocFrag<Dma>, AllocFrag<Dma>,
+            FreeFrag<Dma>, FreeFrag<Dma>, FreeFragsRemote<Dma>, Reclaim<Dma>, Destroy<Dma>>());
   }
   for (const Frag& f : sut.frags) Sut<Dma>::Frags::free_frag_remote(f.page);
   for (Page* p : sut.pages) static_cast<typename Sut<Dma>::Pool*>(p->pool)->recycle(p);

@@ -33,6 +33,7 @@
 
 #include "pagefrag/memory/page.h"
 #include "pagefrag/memory/provider.h"
+#include "tests/support/in_child.h"
 #include "tests/support/rc_doctest.h"
 
 namespace pagefrag::testing {
@@ -108,24 +109,6 @@ struct RegionProviderModel {
     return P::create(params);
   }
 };
-
-// Runs `body` in a forked child with default signal dispositions (doctest's
-// crash handlers would report the child's abort as a test failure) and its
-// stderr discarded; returns the child's wait status.
-template <class F>
-int in_child(F body) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::signal(SIGABRT, SIG_DFL);
-    std::signal(SIGSEGV, SIG_DFL);
-    if (std::FILE* null = std::freopen("/dev/null", "w", stderr); null == nullptr) ::_exit(2);
-    body();
-    ::_exit(0);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return status;
-}
 
 }  // namespace pagefrag::testing
 

@@ -182,8 +182,22 @@ class FragmentAllocator {
   // Frees a fragment from any thread: one atomic decrement (none when it is
   // the last reference of a merged page). Never touches the allocator object,
   // so it stays valid after the allocator is destroyed. Any thread.
-  static void free_frag_remote(Page* page) { put_merged(page, false); }
+  static void free_frag_remote(Page* page) { put_refs(page, 1, false); }
   void free_frag_remote(const void* va) { free_frag_remote(page_or_die(va)); }
+
+  // Frees n fragments from any thread, one atomic subtract per run of
+  // consecutive fragments of the same page (fragments cut one after another
+  // are usually freed so, as an RX ring completes in order). Like
+  // free_frag_remote() it never touches the allocator. Any thread.
+  static void free_frags_remote(Page* const* pages, std::size_t n) {
+    for (std::size_t i = 0; i < n;) {
+      Page* page = pages[i];
+      std::int64_t run = 1;
+      while (i + static_cast<std::size_t>(run) < n && pages[i + run] == page) ++run;
+      put_refs(page, run, false);
+      i += static_cast<std::size_t>(run);
+    }
+  }
 
   // Recycles every watched page whose fragments have all come back (the last
   // free having been remote). Owner thread.
@@ -315,7 +329,7 @@ class FragmentAllocator {
   PAGEFRAG_NOINLINE void free_frag_slow(Page* page, std::int64_t owner) {
     if (owner == kFragMerged - 1) {
       page->owner_ref = kFragMerged;
-      put_merged(page, true);
+      put_refs(page, 1, true);
       return;
     }
     PAGEFRAG_CHECK(owner + page->ref.load(std::memory_order_relaxed) == 0,
@@ -333,6 +347,8 @@ class FragmentAllocator {
     next_ = kNoPage;
     last_ = 0;
     const std::int64_t ref = page->ref.load(std::memory_order_acquire);
+    PAGEFRAG_CHECK(page->owner_ref + ref >= 0, "fragment page {} freed more often than it was cut",
+                   static_cast<void*>(page));
     if (page->owner_ref + ref == 0) return page;
     if (ref != kFragBias) {  // remote frees have begun
       merge(page);
@@ -396,12 +412,15 @@ class FragmentAllocator {
     pool_->recycle_direct(page);
   }
 
-  // A free on the shared count (merged page, or a remote free): the party
-  // that drops the last reference recycles the page, into the owner cache
-  // when direct, else through the ring.
-  static void put_merged(Page* page, bool direct) {
-    if (page->ref.load(std::memory_order_acquire) != 1 &&
-        page->ref.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+  // Drops n references on the shared count (frees of a merged page, or
+  // remote frees): the party that drops the last one recycles the page, into
+  // the owner cache when direct, else through the ring. Reading exactly n
+  // means the caller holds every reference left, so nothing can change the
+  // count concurrently and the read-modify-write is skipped (as the kernel
+  // does for one).
+  static void put_refs(Page* page, std::int64_t n, bool direct) {
+    if (page->ref.load(std::memory_order_acquire) != n &&
+        page->ref.fetch_sub(n, std::memory_order_acq_rel) != n) {
       return;
     }
     page->ref.store(1, std::memory_order_relaxed);
