@@ -249,21 +249,27 @@ class BatchRing {
   alignas(kCacheLineSize) std::atomic<std::uint64_t> tail_{0};
 };
 
-// Pins the calling thread to the n-th CPU it may run on, as DPDK pins each
-// lcore; restores the thread's previous CPU set when destroyed. pinned() is
-// false when there is no n-th CPU (the thread then stays unpinned).
+// The CPUs this thread may run on, in order.
+std::vector<int> usable_cpus() {
+  cpu_set_t set;
+  std::vector<int> cpus;
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return cpus;
+}
+
+// Pins the calling thread to one CPU, as DPDK pins each lcore, and restores
+// its previous CPU set when destroyed. cpu < 0: no pinning.
 class ScopedPin {
  public:
-  explicit ScopedPin(int n) {
-    if (::sched_getaffinity(0, sizeof saved_, &saved_) != 0) return;
-    for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (!CPU_ISSET(cpu, &saved_) || seen++ != n) continue;
-      cpu_set_t one;
-      CPU_ZERO(&one);
-      CPU_SET(cpu, &one);
-      pinned_ = ::pthread_setaffinity_np(::pthread_self(), sizeof one, &one) == 0;
-      return;
-    }
+  explicit ScopedPin(int cpu) {
+    if (cpu < 0 || ::pthread_getaffinity_np(::pthread_self(), sizeof saved_, &saved_) != 0) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    pinned_ = ::pthread_setaffinity_np(::pthread_self(), sizeof one, &one) == 0;
   }
   ~ScopedPin() {
     if (pinned_) ::pthread_setaffinity_np(::pthread_self(), sizeof saved_, &saved_);
@@ -299,11 +305,13 @@ void frag_cross_thread(benchmark::State& state) {
   FragSetup s(state);
   if (!s.frags) return;
   const auto stride = static_cast<std::uint32_t>(state.range(0));
-  ScopedPin pin(0);
+  const std::vector<int> cpus = usable_cpus();
+  const bool two = cpus.size() >= 2;
+  ScopedPin pin(two ? cpus[0] : -1);
   BatchRing ring;
   std::atomic<bool> stop{false};
   std::thread consumer([&] {
-    ScopedPin consumer_pin(1);
+    ScopedPin consumer_pin(two ? cpus[1] : -1);
     const bool spin = pin.pinned() && consumer_pin.pinned();
     std::array<Page*, kBatch> batch;
     for (;;) {
@@ -321,7 +329,7 @@ void frag_cross_thread(benchmark::State& state) {
       }
     }
   });
-  const bool spin = pin.pinned();
+  const bool spin = pin.pinned() && two;
   std::array<Page*, kBatch> batch;
   std::uint64_t n = 0;
   for (auto _ : state) {
