@@ -347,6 +347,12 @@ void frag_cross_thread(benchmark::State& state) {
   stop.store(true, std::memory_order_release);
   consumer.join();
   state.SetItemsProcessed(state.iterations() * kBatch);
+  // How pages came home, per page cut: merged (a remote free may be the
+  // last), and ring refills (pages recycled by the freeing thread).
+  const auto pages = static_cast<double>(s.frags->stats().pages_used);
+  state.counters["merged_per_page"] = static_cast<double>(s.frags->stats().pages_merged) / pages;
+  state.counters["ring_refills_per_page"] =
+      static_cast<double>(s.pool->stats().alloc_refill) / pages;
 }
 
 void BM_FragCrossThread32(benchmark::State& state) { frag_cross_thread<true>(state); }
