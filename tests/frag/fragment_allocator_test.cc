@@ -1,7 +1,7 @@
 // Unit tests of FragmentAllocator: the page_pool_alloc() carving rules with
 // hand-computed offsets and truesizes, the bias scheme (owner frees leave the
 // shared count untouched; a page retires at the next request, as in the
-// kernel, and is cut again at once when nothing of it is out), remote
+// kernel, and goes back to the pool at once when nothing of it is out), remote
 // frees, the watch set and destruction with fragments outstanding. Oracles:
 // arithmetic from the kernel's rules, the provider's block count, and the
 // pool's in-flight count against pages held by hand.
@@ -138,12 +138,13 @@ TEST_CASE("owner frees never touch the shared count; a page retires at the next 
   f.frags->free_frag(c.page);
   f.frags->free_frag(d.page);
   CHECK(f.pool->inflight() == 1);
-  // Every fragment is back: the next request cuts the same page again.
+  // Every fragment is back: retiring recycles the page into the pool's LIFO
+  // cache, so the next request cuts the same page again.
   Frag e = f.frags->alloc_frag(1024);
   CHECK(e.page == page);
   CHECK(e.offset == 0);
-  CHECK(f.frags->stats().pages_reused == 1);
-  CHECK(f.pool->stats().alloc_fast == 1);  // one page from the pool in all
+  CHECK(f.pool->stats().recycle_cached == 1);
+  CHECK(f.pool->stats().alloc_fast == 2);
   CHECK(page->ref.load() == kFragBias);
   // With a fragment still out it is watched; the owner's last free
   // recycles it.

@@ -6,9 +6,10 @@
 // default); a request with 2 * size > page bytes gets a whole page; otherwise
 // fragments are cut from the current fragment page, and when no further
 // fragment of that size would fit, the last one's truesize runs to the end of
-// the page. The used-up page is retired by the next request that needs room,
-// which cuts it again at once if all its fragments are back (the kernel's
-// page_pool_alloc_frag() and page_pool_drain_frag()).
+// the page. The used-up page is retired by the next request that needs room
+// (the kernel's page_pool_alloc_frag()); if all its fragments are back by
+// then it goes through the pool's cache, synced for the device, and is the
+// next page cut.
 //
 // The fast path remembers the last request size: while the same size comes
 // back it is two compares (the size, the cursor against the run's last
@@ -96,7 +97,6 @@ struct FragStats {
   std::uint64_t alloc_fail = 0;     // null Frags returned
   std::uint64_t full_pages = 0;     // requests served with a whole page
   std::uint64_t pages_used = 0;     // pages that became the fragment page
-  std::uint64_t pages_reused = 0;   // of those, the previous fragment page, all fragments back
   std::uint64_t pages_merged = 0;   // pages handed to the atomic count
   std::uint64_t pages_evicted = 0;  // of those, merged because the watch set was full
 };
@@ -152,9 +152,7 @@ class FragmentAllocator {
   // fragments must then be freed with free_frag_remote(). Owner thread.
   ~FragmentAllocator() {
     if (pool_ == nullptr) return;
-    if (current_ != nullptr) {
-      if (Page* done = retire_current()) recycle_done(done);
-    }
+    if (current_ != nullptr) retire_current();
     while (watched_ != 0) evict(watch_[watched_ - 1]);
   }
 
@@ -287,17 +285,15 @@ class FragmentAllocator {
     return next_ > last_ ? run_length_ : (next_ - run_start_) / step_;
   }
 
-  // The fragment page is used up (or there is none): retire it, and take
-  // the next one, which is the same page if every fragment is already back
-  // (as the kernel's page_pool_drain_frag() allows), else one from the pool.
+  // The fragment page is used up (or there is none): retire it and take the
+  // next one from the pool. A retired page with every fragment back was just
+  // recycled into the pool's LIFO cache, synced for the device, so it is the
+  // page taken (the kernel's page_pool_drain_frag() reuses it the same way).
   // False if the pool has none.
   bool next_page() {
-    Page* page = current_ != nullptr ? retire_current() : nullptr;
-    if (page != nullptr) {
-      ++stats_.pages_reused;
-    } else if ((page = pool_->alloc()) == nullptr) {
-      return false;
-    }
+    if (current_ != nullptr) retire_current();
+    Page* page = pool_->alloc();
+    if (page == nullptr) return false;
     ++stats_.pages_used;
     page->ref.store(kFragBias, std::memory_order_relaxed);
     page->owner_ref = kFragOpen - kFragBias;
@@ -338,10 +334,10 @@ class FragmentAllocator {
     recycle_done(page);
   }
 
-  // The page stops being the fragment page. Returns it if every fragment is
-  // back (the caller reuses or recycles it); else merges it if remote frees
-  // have begun (the last free is then likely remote), or watches it.
-  [[nodiscard]] Page* retire_current() {
+  // The page stops being the fragment page: recycled at once if every
+  // fragment is back; else merged if remote frees have begun (the last free
+  // is then likely remote), or watched.
+  void retire_current() {
     Page* page = std::exchange(current_, nullptr);
     page->owner_ref += static_cast<std::int64_t>(cut_before_ + run_cuts()) - kFragOpen;
     next_ = kNoPage;
@@ -349,13 +345,13 @@ class FragmentAllocator {
     const std::int64_t ref = page->ref.load(std::memory_order_acquire);
     PAGEFRAG_CHECK(page->owner_ref + ref >= 0, "fragment page {} freed more often than it was cut",
                    static_cast<void*>(page));
-    if (page->owner_ref + ref == 0) return page;
-    if (ref != kFragBias) {  // remote frees have begun
+    if (page->owner_ref + ref == 0) {
+      recycle_done(page);
+    } else if (ref != kFragBias) {  // remote frees have begun
       merge(page);
     } else {
       watch(page);
     }
-    return nullptr;
   }
 
   bool is_done(const Page* page) const noexcept {
