@@ -273,8 +273,12 @@ class FragmentAllocator {
       cut_before_ += run_cuts();
       run_start_ = next_;
       run_length_ = used_up ? 0 : (cur_va_ + page_bytes_ - next_) / rounded;
-      last_ = run_length_ == 0 ? 0 : next_ + (run_length_ - 1) * rounded;
-      tail_ = cur_va_ + page_bytes_ - last_;
+      if (run_length_ == 0) {
+        last_ = 0;  // next_ > last_: the next cut retires the page
+      } else {
+        last_ = next_ + (run_length_ - 1) * rounded;
+        tail_ = cur_va_ + page_bytes_ - last_;
+      }
     }
     step_ = rounded;
     per_page_ = page_bytes_ / rounded;
