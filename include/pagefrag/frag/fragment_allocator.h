@@ -133,13 +133,11 @@ class FragmentAllocator {
         next_(std::exchange(other.next_, kNoPage)),
         last_(std::exchange(other.last_, 0)),
         step_(other.step_),
-        tail_(other.tail_),
         current_(std::exchange(other.current_, nullptr)),
         cur_va_(other.cur_va_),
         cur_dma_(other.cur_dma_),
         per_page_(other.per_page_),
         run_start_(other.run_start_),
-        run_length_(other.run_length_),
         cut_before_(other.cut_before_),
         watch_(std::move(other.watch_)),
         watched_(std::exchange(other.watched_, 0)),
@@ -188,12 +186,9 @@ class FragmentAllocator {
   // are usually freed so, as an RX ring completes in order). Like
   // free_frag_remote() it never touches the allocator. Any thread.
   static void free_frags_remote(Page* const* pages, std::size_t n) {
-    for (std::size_t i = 0; i < n;) {
-      Page* page = pages[i];
-      std::int64_t run = 1;
-      while (i + static_cast<std::size_t>(run) < n && pages[i + run] == page) ++run;
-      put_refs(page, run, false);
-      i += static_cast<std::size_t>(run);
+    for (std::size_t i = 0, end; i < n; i = end) {
+      for (end = i + 1; end < n && pages[end] == pages[i];) ++end;
+      put_refs(pages[i], static_cast<std::int64_t>(end - i), false);
     }
   }
 
@@ -241,7 +236,7 @@ class FragmentAllocator {
     const std::uintptr_t va = next_;
     next_ = va + step_;
     const auto offset = static_cast<std::uint32_t>(va - cur_va_);
-    const auto truesize = static_cast<std::uint32_t>(va == last_ ? tail_ : step_);
+    const auto truesize = static_cast<std::uint32_t>(va == last_ ? page_bytes_ - offset : step_);
     return Frag{current_, offset, truesize, reinterpret_cast<std::byte*>(va), cur_dma_ + offset};
   }
 
@@ -269,25 +264,18 @@ class FragmentAllocator {
   // fragment took the rest (last_ = 0: the page is used up).
   void start_run(std::uint32_t rounded) {
     if (current_ != nullptr) {
-      const bool used_up = next_ > last_;
+      const std::uintptr_t fit =
+          next_ > last_ ? 0 : (cur_va_ + page_bytes_ - next_) / rounded;  // used up: none
       cut_before_ += run_cuts();
       run_start_ = next_;
-      run_length_ = used_up ? 0 : (cur_va_ + page_bytes_ - next_) / rounded;
-      if (run_length_ == 0) {
-        last_ = 0;  // next_ > last_: the next cut retires the page
-      } else {
-        last_ = next_ + (run_length_ - 1) * rounded;
-        tail_ = cur_va_ + page_bytes_ - last_;
-      }
+      last_ = fit == 0 ? 0 : next_ + (fit - 1) * rounded;  // 0: the next cut retires the page
     }
     step_ = rounded;
     per_page_ = page_bytes_ / rounded;
   }
 
-  // Fragments cut in the current run: run_length_ once its last one is cut.
-  std::uintptr_t run_cuts() const {
-    return next_ > last_ ? run_length_ : (next_ - run_start_) / step_;
-  }
+  // Fragments cut in the current run (they lie back to back from run_start_).
+  std::uintptr_t run_cuts() const { return (next_ - run_start_) / step_; }
 
   // The fragment page is used up (or there is none): retire it and take the
   // next one from the pool. A retired page with every fragment back was just
@@ -305,9 +293,7 @@ class FragmentAllocator {
     cur_va_ = reinterpret_cast<std::uintptr_t>(page->va);
     cur_dma_ = Pool::dma_addr(page);
     next_ = run_start_ = cur_va_;
-    run_length_ = per_page_;
     last_ = cur_va_ + (per_page_ - 1) * step_;
-    tail_ = page_bytes_ - (per_page_ - 1) * step_;
     cut_before_ = 0;
     return true;
   }
@@ -442,14 +428,12 @@ class FragmentAllocator {
   std::uintptr_t next_ = kNoPage;  // where the next fragment starts
   std::uintptr_t last_ = 0;        // where the run's last fragment on the page starts
   std::uintptr_t step_ = 0;        // size_ rounded up to align_
-  std::uintptr_t tail_ = 0;        // the last fragment's truesize: last_ to the page end
   // ---- the fragment page ----
   Page* current_ = nullptr;
   std::uintptr_t cur_va_ = 0;
   Iova cur_dma_{};
   std::uintptr_t per_page_ = 0;    // page_bytes_ / step_
   std::uintptr_t run_start_ = 0;   // where the fragments of step_ bytes began
-  std::uintptr_t run_length_ = 0;  // how many the run cuts from this page
   std::uintptr_t cut_before_ = 0;  // fragments cut from current_ before the run
   // ---- watch set of retired pages ----
   std::vector<Page*> watch_;
