@@ -49,6 +49,17 @@ PAGEFRAG_ALWAYS_INLINE void touch(void* obj, std::uint64_t value) {
   benchmark::DoNotOptimize(obj);
 }
 
+template <class P>
+typename P::Handle make_pool(benchmark::State& state, HeapProvider& provider, NoDma& dma,
+                             const PagePoolParams& params) {
+  auto handle = P::create(provider, dma, params);
+  if (!handle.ok()) {
+    state.SkipWithError(std::string(handle.status().message()).c_str());
+    return {};
+  }
+  return *std::move(handle);
+}
+
 std::optional<HeapProvider> make_provider(benchmark::State& state, std::size_t page_size) {
   auto p = HeapProvider::create(
       {.page_size = page_size, .max_order = 0, .capacity = std::size_t{256} << 20});
@@ -88,9 +99,9 @@ BENCHMARK(BM_LifoFloor);
 // The floor for BM_FragOwner's working set: `live` objects `stride` bytes
 // apart, cycled FIFO through a window walked as BM_FragOwner walks its own
 // (bench/live_window.h), each written once per pass as BM_FragOwner writes
-// each fragment it gets. BM_LifoFloor
-// reuses one hot object, so it cannot price the cache misses of a window of
-// 1024 fragments (1.9 MB at 1856 bytes) that any allocator must pay.
+// each fragment it gets. BM_LifoFloor reuses one hot object, so it cannot
+// price the cache misses of a window of 1024 fragments (1.9 MB at 1856 bytes)
+// that any allocator must pay.
 void BM_FifoFloor(benchmark::State& state) {
   const auto stride = static_cast<std::size_t>(state.range(0));
   const auto live = static_cast<std::size_t>(state.range(1));
@@ -124,9 +135,9 @@ void page_alloc_recycle(benchmark::State& state) {
   std::optional<HeapProvider> provider = make_provider(state, 4096);
   if (!provider) return;
   NoDma dma;
-  auto handle = P::create(*provider, dma, {.pool_size = 1024});
-  if (!handle.ok()) return state.SkipWithError(std::string(handle.status().message()).c_str());
-  P& pool = **handle;
+  typename P::Handle handle = make_pool<P>(state, *provider, dma, {.pool_size = 1024});
+  if (!handle) return;
+  P& pool = *handle;
   std::uint64_t n = 0;
   for (auto _ : state) {
     Page* page = pool.alloc();
@@ -173,9 +184,9 @@ void BM_PageAllocBulk32(benchmark::State& state) {
   std::optional<HeapProvider> provider = make_provider(state, 4096);
   if (!provider) return;
   NoDma dma;
-  auto handle = Pool::create(*provider, dma, {.pool_size = 1024});
-  if (!handle.ok()) return state.SkipWithError(std::string(handle.status().message()).c_str());
-  Pool& pool = **handle;
+  Pool::Handle handle = make_pool<Pool>(state, *provider, dma, {.pool_size = 1024});
+  if (!handle) return;
+  Pool& pool = *handle;
   std::array<Page*, kBatch> pages;
   std::uint64_t n = 0;
   for (auto _ : state) {
@@ -197,8 +208,14 @@ struct FragSetup {
 
   explicit FragSetup(benchmark::State& state) : provider(make_provider(state, 65536)) {
     if (!provider) return;
-    pool = *Pool::create(*provider, dma, {.pool_size = 256});
-    frags.emplace(*Frags::create(*pool));
+    pool = make_pool<Pool>(state, *provider, dma, {.pool_size = 256});
+    if (!pool) return;
+    auto created = Frags::create(*pool);
+    if (!created.ok()) {
+      state.SkipWithError(std::string(created.status().message()).c_str());
+      return;
+    }
+    frags.emplace(*std::move(created));
   }
 };
 
@@ -329,7 +346,7 @@ void frag_cross_thread(benchmark::State& state) {
       }
     }
   });
-  const bool spin = pin.pinned() && two;
+  const bool spin = pin.pinned();
   std::array<Page*, kBatch> batch;
   std::uint64_t n = 0;
   for (auto _ : state) {

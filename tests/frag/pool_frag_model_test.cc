@@ -7,15 +7,16 @@
 // the owner paths (Alloc, AllocBulk, RecycleDirect, AllocFrag, FreeFragOwner,
 // PutPage direct, Reclaim) and the any-thread paths (RecycleRemote,
 // FreeFragRemote, FreeFragsRemote (a run of fragments in one call), PutPage
-// not direct) and Destroy, after which only the
-// any-thread returns remain. After every command the system must match:
+// not direct) and Destroy, after which only the any-thread returns remain.
+// After every command the system must match:
 //   - each fragment's page, offset and truesize as the model predicts; va =
 //     page va + offset, iova = page dma + offset, offset aligned;
 //   - all live fragments and pages pairwise disjoint in memory and inside
 //     their pages (an early recycle would make two of them overlap);
 //   - in-flight pages = pages the test holds + pages with live fragments +
 //     the fragment page + watched pages (after Reclaim, no watched page
-//     without live fragments);
+//     without live fragments); a watched page with nothing out had a
+//     remote last free (the owner's last free recycles at once);
 //   - held bytes = the provider's own count of allocated blocks x page bytes,
 //     high water >= every held value seen;
 //   - stats: alloc_fast = pages handed out by the model's count, and pages
@@ -25,8 +26,9 @@
 // With MockDma (strict and bounce) a DeviceWrite command writes through a
 // fragment's IOVA and reads it back on the CPU after sync_for_cpu, and at the
 // end every mapping must have been unmapped exactly once with no DMA-API
-// misuse counted. Each of the four cases runs RC_PARAMS=max_success=250
-// sequences (BUILD): 1000 per run.
+// misuse counted; in strict mode, where recycling syncs whole pages, the
+// device must never have written bytes the CPU still owned. Each of the four
+// cases runs RC_PARAMS=max_success=250 sequences (BUILD): 1000 per run.
 #include <rapidcheck/state.h>
 
 #include <algorithm>

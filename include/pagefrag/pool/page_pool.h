@@ -244,7 +244,7 @@ class PagePool {
 
   PagePool(Provider& provider, Dma& dma, const PagePoolParams& params)
       : page_bytes_(provider.page_size() << params.order),
-        sync_dev_((params.flags & kPagePoolDmaSyncDev) != 0 && Dma::kFeatures.needs_sync),
+        sync_dev_((params.flags & kPagePoolDmaSyncDev) != 0),
         ring_(params.pool_size),
         provider_(&provider),
         dma_(&dma),
