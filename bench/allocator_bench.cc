@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // bench/allocator_bench.cc: PagePool and FragmentAllocator fast and slow paths
 // against three baselines measured in the same run.
 //

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """bench/compare.py: pagefrag against its baselines, in one run.
 
 Runs every benchmark suite (pagefrag's allocator benchmarks, the DPDK 22.11

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Tests of bench/compare.py's arithmetic against values worked out by hand."""
 
 import json

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // bench/dpdk_baseline.cc: DPDK 22.11 mempool, mbuf and ring baselines.
 //
 // The figures pagefrag's allocator is held to: rte_mempool get/put through a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // bench/fastpath_count.cc: fixed-count loops of each fast path, one
 // out-of-line function per path, for instruction counts under callgrind:
 //   valgrind --tool=callgrind --toggle-collect='*count_*'

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // bench/live_window.h: the window of live objects the allocator benchmarks
 // keep, walked as a driver walks its RX ring.
 //

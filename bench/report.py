@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """bench/report.py: generates docs/performance.md and its plots from a real run.
 
   bench/report.py                       # full run of //bench:compare, then the report

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """bench/report_text.py: the Markdown of docs/performance.md.
 
 Every number in the page comes from the run's results, the planner's rows or

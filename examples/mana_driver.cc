@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // examples/mana_driver.cc: the reference MANA driver against the simulated
 // MANA device, with a traffic generator and end-to-end payload checks.
 //

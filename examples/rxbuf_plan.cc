@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // rxbuf_plan: how big RX buffers are and how much memory a port's RX pools
 // hold, for a page size, one or more MTUs, XDP on or off and a policy.
 //

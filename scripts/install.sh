@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # install.sh: installs pagefrag for builds outside Bazel (make, meson, CMake).
 #
 #   scripts/install.sh --prefix DIR [--pkgconfigdir DIR]

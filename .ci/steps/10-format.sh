@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # CI step: every C++ file git tracks is formatted as .clang-format says
 # (Debian's clang-format 14; fix with `clang-format-14 -i FILE`).
 set -uo pipefail

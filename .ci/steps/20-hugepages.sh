@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # CI step: reserve 2 MiB hugepages, run the HugepageProvider tests (tagged
 # manual, so `bazel test //...` never runs them without hugepages) in the
 # default and ASan configurations, then restore the hugepage setting.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # CI step: the VFIO VM test (tests/vm/vfio_vm_test.sh). Installs what it
 # needs from Debian first (QEMU, busybox, cpio, kmod, xz; about 18 MB), then
 # boots the guest. The test prints the one-line summary last.

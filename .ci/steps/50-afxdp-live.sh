@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # CI step: the AF_XDP example driver on live kernel traffic (veth in two
 # network namespaces), receive-only and echo: 20,000 datagrams each at MTU
 # 3000 (a chunk size that is not a power of two), then 100,000 each at MTU

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # CI step: `//bench:compare --quick`, a smoke run of the benchmark harness (its
 # numbers are never quoted). Passes when the harness runs every present suite
 # and its last stdout line is a JSON object with every ratio key of issue 6.

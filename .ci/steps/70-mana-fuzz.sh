@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # CI step: the MANA completion-queue fuzzer (the device is untrusted), built
 # with clang++ -fsanitize=fuzzer,address and run for a bounded time from the
 # seed corpus of valid completions. Any crash, sanitizer report or leak

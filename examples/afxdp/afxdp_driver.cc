@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // examples/afxdp/afxdp_driver.cc: setup, data path and teardown of AfXdpDriver.
 #include "afxdp_driver.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // examples/afxdp/afxdp_driver.h: an AF_XDP driver whose buffers are pagefrag fragments.
 //
 // The second driver on pagefrag's public headers (the first is the MANA

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // examples/afxdp/afxdp_driver_main.cc: runs AfXdpDriver on one interface queue.
 //
 //   afxdp_driver --ifname=veth0 --count=100000 [--echo] [--progress_file=F]

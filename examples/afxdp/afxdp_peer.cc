@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // examples/afxdp/afxdp_peer.cc: the live test's traffic source (and echo sink).
 //
 // Runs in the namespace opposite the driver. Sends --count UDP datagrams

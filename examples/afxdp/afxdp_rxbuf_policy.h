@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // examples/afxdp/afxdp_rxbuf_policy.h: AfXdpRxBufPolicy, RX buffers for an AF_XDP UMEM.
 //
 // An RX-buffer policy (pagefrag/rxbuf/rxbuf_policy.h) for AF_XDP sockets in

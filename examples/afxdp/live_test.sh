@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # examples/afxdp/live_test.sh: the AF_XDP driver on live kernel traffic.
 #
 # Creates two network namespaces joined by a veth pair (addresses exist only

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // examples/afxdp/progress.h: a tiny shared-memory channel from driver to sender.
 //
 // The live test's driver and sender run in different network namespaces but

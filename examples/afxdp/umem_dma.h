@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // examples/afxdp/umem_dma.h: UmemDma, a DmaBackend whose addresses are UMEM offsets.
 //
 // An AF_XDP "device" (the kernel's XSK code, or a NIC in zero-copy mode)

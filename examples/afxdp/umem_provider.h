@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // examples/afxdp/umem_provider.h: UmemProvider, a MemoryProvider over an AF_XDP UMEM.
 //
 // An AF_XDP socket can only receive into, and send from, one memory area

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // examples/afxdp/wire.h: the live test's traffic, as seen on the wire.
 //
 // The sender (afxdp_peer) and the driver (afxdp_driver) agree on nothing but

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // examples/afxdp/xsk_port.cc: AF_XDP socket setup and teardown with libxdp.
 #include "xsk_port.h"
 

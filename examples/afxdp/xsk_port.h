@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // examples/afxdp/xsk_port.h: one AF_XDP socket and its UMEM, set up with libxdp.
 //
 // XskPort owns the kernel side of the driver: it registers a UMEM area once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/pagefrag.h: the whole public library in one include.
 #pragma once
 

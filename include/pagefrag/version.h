@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/version.h: the library's version, for consumers outside Bazel.
 #pragma once
 

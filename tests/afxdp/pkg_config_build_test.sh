@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The AF_XDP example driver builds outside Bazel: install pagefrag with
 # scripts/install.sh to a temporary prefix, copy the driver's sources (and
 # nothing else of the tree) next to it, check that they include only public

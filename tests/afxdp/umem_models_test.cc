@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Tests of the AF_XDP example's pagefrag models: UmemProvider through the
 // MemoryProvider conformance suite, UmemDma through the DmaBackend one plus
 // its offset addressing, AfXdpRxBufPolicy through the RxBufPolicy one, and

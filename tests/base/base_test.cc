@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Tests of pagefrag/base: bit arithmetic against values worked out by hand,
 // and the Iova strong type.
 #include <doctest/doctest.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Every public header compiles on its own, warning-free, with nothing but
 # -I include (plus Abseil and fmt from the system): pagefrag.h with g++ and
 # clang++, each other header alone with g++ (self-containment).

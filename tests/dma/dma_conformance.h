@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // tests/dma/dma_conformance.h: the DmaBackend conformance suite.
 //
 // One suite for every DmaBackend model. A test file defines "model" types:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Tests of the IOVA range allocator VfioDma and MockDma share: ranges,
 // clipping to a DMA mask, alignment, and a model of which bytes are free.
 #include "pagefrag/dma/internal/iova_allocator.h"

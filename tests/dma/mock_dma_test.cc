@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Tests of the DMA layer on the host: the DmaBackend conformance suite over
 // NoDma and MockDma in both modes, then MockDma's own contract: bounce mode
 // exposes missing and short syncs as stale data, strict mode flags unsynced

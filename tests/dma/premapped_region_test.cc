@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Tests of PremappedRegion: one mapping of a provider's whole region, IOVAs
 // by offset, unmapped on destruction, errors carrying the backend's reason.
 #include "pagefrag/dma/premapped_region.h"

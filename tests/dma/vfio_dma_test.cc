@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Tests of VfioDma's error paths on a machine without VFIO: every failure
 // names the step, the path and the errno text. A fake sysfs tree and /dev/vfio
 // directory drive each step to fail in turn. The success path runs in the VM

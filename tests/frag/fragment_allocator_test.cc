@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Unit tests of FragmentAllocator: the page_pool_alloc() carving rules with
 // hand-computed offsets and truesizes, the bias scheme (owner frees leave the
 // shared count untouched; a page retires at the next request, as in the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Multi-thread tests of FragmentAllocator over PagePool (TSan and ASan in
 // CI): one owner cutting fragments while three threads free some of them
 // (the owner frees the rest), and allocator + pool destruction racing with

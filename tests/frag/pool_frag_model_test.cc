@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Stateful model test (rapidcheck rc::state) of PagePool + FragmentAllocator.
 //
 // The model is written from the specification alone: it carves fragments by

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Installs pagefrag to a temporary prefix with scripts/install.sh, then builds
 # and runs a small program with plain g++ and clang++ using only
 # `pkg-config --cflags --libs pagefrag`: the way a make/meson/CMake driver

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The reference MANA driver end to end over the simulated device: payloads,
 // bounce buffering, malicious completions, and every fault point.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The fault-injection list and injector.
 #include "pagefrag/mana/fault.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Descriptor layouts and the owner-bit protocol of the shared rings.
 #include "pagefrag/mana/gdma.h"
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # //examples:mana_driver as a user runs it: a verified run whose --json last
 # line carries every documented key and balances, and bad flags that exit 2
 # with an error: line.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // tests/mana/mana_rig.h: a ManaPort over HeapProvider, MockDma and the
 // simulated device, with frames whose every byte the test can predict.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // One poller thread per queue, device threads feeding them, and XDP
 // REDIRECT between queues: buffers return to their home pool from another
 // queue's thread through the remote recycle path. Run under TSan in CI.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Stateful property test: random sequences of traffic, MTU changes, XDP
 // attach/detach, the full-page switch, detach/attach and reconfigurations
 // with an injected failure, checked against a model of the port.

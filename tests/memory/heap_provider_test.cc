@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Tests of HeapProvider: the MemoryProvider conformance suite over several
 // page sizes and orders, the factory's argument checks, and aborts on
 // releases that break the provider's invariants.

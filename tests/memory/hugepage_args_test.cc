@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Tests of HugepageProvider that need no hugepages: its argument checks and
 // the Status it returns when the system has too few hugepages.
 #include <doctest/doctest.h>

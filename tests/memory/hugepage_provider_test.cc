@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Tests of HugepageProvider that need reserved 2 MiB hugepages (tagged
 // manual; .ci/steps/20-hugepages.sh reserves them and runs this): the
 // MemoryProvider conformance suite, and physical contiguity of blocks checked

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // tests/memory/provider_conformance.h: the MemoryProvider conformance suite.
 //
 // One suite for every MemoryProvider model. A test file defines "model"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Unit tests of PagePool: parameter validation, the cache/ring/provider
 // paths, bounded bulk allocation, the held-bytes gauge, stats and destroy
 // with pages in flight. Oracles are the provider's own block count, the

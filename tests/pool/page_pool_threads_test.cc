@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Multi-thread tests of PagePool (run under TSan and ASan in CI): one owner
 // allocating while other threads recycle, destroy racing with remote
 // recycles (the CVE-2025-38129 bug class), and owner hand-off. The oracle is

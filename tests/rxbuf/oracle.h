@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // tests/rxbuf/oracle.h: the RX buffer rules, written again for the tests.
 //
 // An independent restatement of mana_get_rxbuf_cfg (after 730ff06, truesize

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The table in docs/rxbuf-policies.md (between its rxbuf_policy_table markers)
 # must equal what scripts/rxbuf_policy_table.sh generates from the planner.
 set -euo pipefail

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // tests/rxbuf/request_gen.h: rapidcheck generators of RX buffer requests.
 //
 // gen_request_of_kind(kind) draws valid requests from one of the kernel's

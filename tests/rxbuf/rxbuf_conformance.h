@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // tests/rxbuf/rxbuf_conformance.h: the RxBufPolicy conformance suite.
 //
 // One suite for every RxBufPolicy model: the MANA policies (tests/rxbuf) and

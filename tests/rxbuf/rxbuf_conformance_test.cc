@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The MANA policies through the RxBufPolicy conformance suite
 // (tests/rxbuf/rxbuf_conformance.h, also run on the AF_XDP example's policy),
 // then what only the MANA policies promise: XDP headroom exactly with XDP,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Tests of KernelRxBufPolicy and the single-kind policies against the oracle
 // and against numbers worked out by hand from the kernel reference.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Tests of MinWasteRxBufPolicy and FullPageRxBufPolicy: hand-computed
 // examples, then properties against KernelRxBufPolicy and the oracle.
 #include <doctest/doctest.h>

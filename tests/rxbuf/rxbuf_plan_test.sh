@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Runs //examples:rxbuf_plan: its JSON must equal the kernel formula (written
 # out again below in shell arithmetic, independent of the library) for every
 # page size, MTU and XDP setting tried; the table must be aligned; bad input

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // tests/support/in_child.h: run a piece of a test in a forked child, for
 // death tests (an invariant check must abort) and for fork semantics.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // tests/support/rc_doctest.h: rapidcheck properties as doctest checks.
 //
 // rapidcheck has no doctest adapter; rc::check returns whether the property

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The program tests/vm/vfio_vm_test.sh runs inside a QEMU guest with an
 // emulated VT-d IOMMU: VfioDma against a real kernel and real devices.
 //

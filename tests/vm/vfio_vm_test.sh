@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # VfioDma against a real kernel and real (emulated) devices behind an
 # emulated VT-d IOMMU, in a QEMU guest (TCG; no KVM needed).
 #

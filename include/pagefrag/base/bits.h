@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/base/bits.h: power-of-two and alignment arithmetic, all constexpr.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/base/check.h: invariant checks that abort with file and line.
 //
 // PAGEFRAG_CHECK(cond, fmt, args...) is always on: a broken invariant (never

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/base/compiler.h: branch hints, hot/cold markers and the cache line.
 #pragma once
 

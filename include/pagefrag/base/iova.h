@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/base/iova.h: the device's view of an address, as a strong type.
 //
 // An Iova (I/O virtual address) is what a device puts on the bus: with an

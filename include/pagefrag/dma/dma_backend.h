@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/dma/dma_backend.h: the DmaBackend concept.
 //
 // A DMA backend makes CPU memory reachable by a device: map() returns the

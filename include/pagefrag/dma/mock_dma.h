@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/dma/mock_dma.h: MockDma, a simulated IOMMU stricter than hardware.
 //
 // MockDma is the DmaBackend every test and the reference driver run on. It

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/dma/no_dma.h: NoDma, the backend of pools that never DMA.
 //
 // map() hands back the CPU address as the Iova (identity), unmap and syncs do

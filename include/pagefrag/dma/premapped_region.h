@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/dma/premapped_region.h: one DMA mapping of a whole memory region.
 //
 // Mapping each page as a pool takes it costs a map call per page and an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/dma/vfio_dma.h: VfioDma, the DmaBackend of real user-space drivers.
 //
 // VfioDma programs the IOMMU through Linux VFIO's type1 container API for one

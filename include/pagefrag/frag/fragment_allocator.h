@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/frag/fragment_allocator.h: FragmentAllocator, page fragments from a
 // PagePool with biased reference counting.
 //

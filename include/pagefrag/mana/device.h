@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/mana/device.h: the ManaDevice concept, the control interface the
 // driver needs from a MANA device (real or simulated).
 //

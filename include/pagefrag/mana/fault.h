@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/mana/fault.h: the named fault-injection points of the MANA driver,
 // an injector, and the provider / DMA adapters that consult it.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/mana/gdma.h: MANA (GDMA) descriptor layouts and the queue rings
 // shared by the driver and the device.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/mana/port.h: ManaPort, a MANA port of N queues with one poller
 // thread per queue, and its control-thread reconfiguration.
 //

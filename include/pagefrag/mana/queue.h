@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/mana/queue.h: ManaQueue, one RX queue and its TX queue: the
 // reference MANA data path over a PagePool and a FragmentAllocator.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/mana/stats.h: ethtool-like counters of the MANA driver, drops by
 // reason, and their fmt formatting.
 //

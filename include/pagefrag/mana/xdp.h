@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/mana/xdp.h: the driver's XDP hook: an xdp_buff-like view and the
 // actions a program may return.
 //

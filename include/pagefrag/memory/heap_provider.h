@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/memory/heap_provider.h: HeapProvider, pages from one anonymous
 // mapping.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/memory/hugepage_provider.h: HugepageProvider, pages carved from
 // 2 MiB hugepages.
 //

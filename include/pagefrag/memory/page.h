@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/memory/page.h: the metadata of one provider page.
 //
 // Like the kernel's struct page, a Page describes one block of memory of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/memory/provider.h: the MemoryProvider concept.
 //
 // A memory provider owns one reserved region and hands out naturally aligned

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/pool/page_pool.h: PagePool, the kernel's page_pool in user space.
 //
 // A PagePool hands out DMA-mapped pages of one order to one RX queue and takes

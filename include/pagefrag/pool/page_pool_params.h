@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/pool/page_pool_params.h: PagePoolParams and their validation.
 //
 // The kernel's struct page_pool_params, minus what user space has no use for

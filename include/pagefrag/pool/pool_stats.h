@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/pool/pool_stats.h: PagePool statistics as a policy type.
 //
 // A PagePool counts its events through a stats policy, the third template

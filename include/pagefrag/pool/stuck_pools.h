@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/pool/stuck_pools.h: which destroyed pools still wait for pages.
 //
 // A PagePool destroyed while pages are still in flight stays alive until the

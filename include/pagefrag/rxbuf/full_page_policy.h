@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/rxbuf/full_page_policy.h: FullPageRxBufPolicy, never fragments.
 //
 // Models the pending upstream `full-page-rx` switch, added because one ARM64

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/rxbuf/kernel_policy.h: KernelRxBufPolicy, the MANA driver's own choice.
 //
 // Selects exactly as mana_get_rxbuf_cfg does after upstream 730ff06: with XDP

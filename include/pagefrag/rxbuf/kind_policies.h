@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/rxbuf/kind_policies.h: one constexpr policy per RX buffer kind.
 //
 // The kernel's mana_get_rxbuf_cfg (after 730ff06) picks one of three layouts;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/rxbuf/min_waste_policy.h: MinWasteRxBufPolicy, the least pool memory.
 //
 // pagefrag's own policy. Without XDP it considers the kernel's layout and, for

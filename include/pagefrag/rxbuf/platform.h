@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/rxbuf/platform.h: the platform constants RX buffer layouts are made of.
 //
 // An RX buffer's size follows from a handful of numbers that belong to the

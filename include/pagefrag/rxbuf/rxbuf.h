@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/rxbuf/rxbuf.h: the whole rxbuf layer in one include.
 //
 // RX buffer configuration: the RxBufPolicy concept, its request and answer

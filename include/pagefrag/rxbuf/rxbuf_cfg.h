@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/rxbuf/rxbuf_cfg.h: what an RX buffer policy is asked, and what it answers.
 //
 // An RxBufRequest describes a port (page size, MTU, XDP on or off, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/rxbuf/rxbuf_policy.h: the RxBufPolicy concept and request validation.
 //
 // An RX buffer policy turns an RxBufRequest into an RxBufCfg. Drivers are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // libFuzzer target: the device is untrusted (as in a confidential VM). The
 // input is written over the RX completion queue byte for byte (owner bits,
 // types, lengths, all of it) and the RX queue is polled. Any crash,

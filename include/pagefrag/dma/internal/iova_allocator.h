@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/dma/internal/iova_allocator.h: first-fit allocation of IOVA ranges.
 //
 // An IovaAllocator manages the device address space a backend may hand out:

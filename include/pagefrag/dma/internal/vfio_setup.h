@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/dma/internal/vfio_setup.h: the pieces of VfioDma setup that need
 // no open container: error messages, sysfs look-ups, the IOMMU_GET_INFO
 // capability chain parser and the RLIMIT_MEMLOCK check. Kept apart so they

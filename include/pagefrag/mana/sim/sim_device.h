@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/mana/sim/sim_device.h: a simulated MANA device for tests,
 // examples and benchmarks.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/memory/internal/arena_provider.h: what every region provider
 // shares.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/memory/internal/buddy_arena.h: the block allocator of providers.
 //
 // BuddyArena hands out naturally aligned blocks of page_size << order bytes

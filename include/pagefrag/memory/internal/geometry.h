@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/memory/internal/geometry.h: validation of a provider's shape.
 //
 // Every provider is described by a base page size, a largest order and a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/memory/internal/mapped_region.h: an owned anonymous mapping.
 //
 // MappedRegion reserves one range of virtual memory with mmap, naturally

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // pagefrag/pool/internal/recycle_ring.h: the bounded multi-producer,
 // single-consumer ring a PagePool's remote recycles go through.
 //

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Offline stand-in for rules_cc: re-exports Bazel 4.2.3's native C++ rules."""
 
 cc_binary = native.cc_binary

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Offline stand-in for rules_java: re-exports Bazel 4.2.3's native Java rules."""
 
 java_binary = native.java_binary
