@@ -148,7 +148,7 @@ def rx_suite(packets: int, quick_packets: int) -> Suite:
             full.append(rx_invocation(mode, 65536, "1500", 1, qsize, packets))
         for page in (4096, 65536):
             quick.append(rx_invocation(mode, page, "1500", 1, 1024, quick_packets))
-    return Suite(name="rx", binary="examples/mana_driver", full=full, quick=quick,
+    return Suite(name="rx", binary="examples/mana/mana_driver", full=full, quick=quick,
                  out_flags=[], parse=parse_rx,
                  missing_reason="the MANA reference driver (//examples:mana_driver) is not "
                                 "on main")
