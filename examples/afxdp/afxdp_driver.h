@@ -42,16 +42,23 @@
 #include <string>
 #include <vector>
 
-#include "afxdp_rxbuf_policy.h"
+#include "pagefrag/afxdp/afxdp_rxbuf_policy.h"
 #include "pagefrag/dma/premapped_region.h"
 #include "pagefrag/frag/fragment_allocator.h"
 #include "pagefrag/pool/page_pool.h"
 #include "progress.h"
-#include "umem_dma.h"
-#include "umem_provider.h"
+#include "pagefrag/afxdp/umem_dma.h"
+#include "pagefrag/afxdp/umem_provider.h"
 #include "xsk_port.h"
 
 namespace afxdp {
+
+// The reusable AF_XDP models from the library.
+using pagefrag::afxdp::AfXdpPlatform;
+using pagefrag::afxdp::AfXdpRxBufPolicy;
+using pagefrag::afxdp::UmemDma;
+using pagefrag::afxdp::UmemProvider;
+using pagefrag::afxdp::UmemProviderOptions;
 
 struct DriverOptions {
   std::string ifname;          // interface (in the caller's network namespace)

@@ -13,15 +13,15 @@
 #include <string>
 #include <vector>
 
-#include "examples/afxdp/afxdp_rxbuf_policy.h"
-#include "examples/afxdp/umem_dma.h"
-#include "examples/afxdp/umem_provider.h"
+#include "pagefrag/afxdp/afxdp_rxbuf_policy.h"
+#include "pagefrag/afxdp/umem_dma.h"
+#include "pagefrag/afxdp/umem_provider.h"
 #include "tests/dma/dma_conformance.h"
 #include "tests/memory/provider_conformance.h"
 #include "tests/rxbuf/rxbuf_conformance.h"
 #include "tests/support/rc_doctest.h"
 
-namespace afxdp {
+namespace pagefrag::afxdp {
 namespace {
 
 template <std::size_t PageSize>
@@ -250,4 +250,4 @@ TEST_CASE("AfXdpRxBufPolicy: every accepted layout keeps every frame inside its 
 }
 
 }  // namespace
-}  // namespace afxdp
+}  // namespace pagefrag::afxdp

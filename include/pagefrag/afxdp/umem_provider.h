@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// examples/afxdp/umem_provider.h: UmemProvider, a MemoryProvider over an AF_XDP UMEM.
+// pagefrag/afxdp/umem_provider.h: UmemProvider, a MemoryProvider over an AF_XDP UMEM.
 //
 // An AF_XDP socket can only receive into, and send from, one memory area
 // registered with the kernel once: the UMEM. UmemProvider reserves that area
@@ -33,7 +33,7 @@
 #include "pagefrag/memory/page.h"
 #include "pagefrag/memory/provider.h"
 
-namespace afxdp {
+namespace pagefrag::afxdp {
 
 struct UmemProviderOptions {
   std::size_t page_size = 65536;  // pool page bytes: a power of two >= 4096
@@ -175,4 +175,4 @@ class UmemProvider {
 
 static_assert(pagefrag::MemoryProvider<UmemProvider>);
 
-}  // namespace afxdp
+}  // namespace pagefrag::afxdp

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// examples/afxdp/afxdp_rxbuf_policy.h: AfXdpRxBufPolicy, RX buffers for an AF_XDP UMEM.
+// pagefrag/afxdp/afxdp_rxbuf_policy.h: AfXdpRxBufPolicy, RX buffers for an AF_XDP UMEM.
 //
 // An RX-buffer policy (pagefrag/rxbuf/rxbuf_policy.h) for AF_XDP sockets in
 // unaligned-chunk mode, where a fill-ring entry may be any byte offset of the
@@ -42,7 +42,7 @@
 #include "pagefrag/rxbuf/rxbuf_cfg.h"
 #include "pagefrag/rxbuf/rxbuf_policy.h"
 
-namespace afxdp {
+namespace pagefrag::afxdp {
 
 // The numbers an AF_XDP layout is made of (Linux 6.x, 4 KiB host pages).
 struct AfXdpPlatform {
@@ -169,4 +169,4 @@ static_assert(
 static_assert(AfXdpRxBufPolicy<>::chunk_size(AfXdpRxBufPolicy<>::layout(
                   {.page_size = 65536, .mtu = 1500, .xdp = true})) == 2048);
 
-}  // namespace afxdp
+}  // namespace pagefrag::afxdp

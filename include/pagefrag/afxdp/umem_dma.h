@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// examples/afxdp/umem_dma.h: UmemDma, a DmaBackend whose addresses are UMEM offsets.
+// pagefrag/afxdp/umem_dma.h: UmemDma, a DmaBackend whose addresses are UMEM offsets.
 //
 // An AF_XDP "device" (the kernel's XSK code, or a NIC in zero-copy mode)
 // addresses buffers by their byte offset inside the UMEM registered with
@@ -25,7 +25,7 @@
 #include "pagefrag/base/iova.h"
 #include "pagefrag/dma/dma_backend.h"
 
-namespace afxdp {
+namespace pagefrag::afxdp {
 
 class UmemDma {
  public:
@@ -80,4 +80,4 @@ class UmemDma {
 
 static_assert(pagefrag::DmaBackend<UmemDma>);
 
-}  // namespace afxdp
+}  // namespace pagefrag::afxdp
