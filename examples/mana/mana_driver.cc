@@ -44,8 +44,8 @@
 #include <vector>
 
 #include "pagefrag/dma/mock_dma.h"
-#include "pagefrag/mana/port.h"
-#include "pagefrag/mana/sim/sim_device.h"
+#include "examples/mana/port.h"
+#include "examples/mana/sim/sim_device.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/rxbuf/rxbuf.h"
 
@@ -67,7 +67,7 @@ ABSL_FLAG(bool, json, false, "print one JSON object as the last line of stdout")
 namespace {
 
 using namespace pagefrag;        // NOLINT: example brevity
-using namespace pagefrag::mana;  // NOLINT
+using namespace mana;  // NOLINT
 
 using Device = sim::SimDevice<MockDma>;
 using Port = ManaPort<HeapProvider, MockDma, Device>;

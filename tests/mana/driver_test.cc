@@ -8,8 +8,10 @@
 
 #include "tests/mana/mana_rig.h"
 
-namespace pagefrag::mana::testing {
+namespace mana::testing {
 namespace {
+
+using namespace pagefrag;  // NOLINT: tests name the library types unqualified
 
 std::uint64_t drops(const Rig& r, DropReason why) {
   return r.port->totals().drops[static_cast<std::size_t>(why)];
@@ -244,4 +246,4 @@ TEST_CASE("invalid settings are rejected with the valid range and change nothing
 }
 
 }  // namespace
-}  // namespace pagefrag::mana::testing
+}  // namespace mana::testing

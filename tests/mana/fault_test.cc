@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // The fault-injection list and injector.
-#include "pagefrag/mana/fault.h"
+#include "examples/mana/fault.h"
 
 #include <doctest/doctest.h>
 
@@ -9,8 +9,10 @@
 
 #include "pagefrag/memory/heap_provider.h"
 
-namespace pagefrag::mana {
+namespace mana {
 namespace {
+
+using namespace pagefrag;  // NOLINT: tests name the library types unqualified
 
 TEST_CASE("every declared fault point has a distinct name") {
   std::set<std::string> names;
@@ -64,4 +66,4 @@ TEST_CASE("InjectingProvider fails alloc_bulk at provider_alloc and forwards oth
 }
 
 }  // namespace
-}  // namespace pagefrag::mana
+}  // namespace mana

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // Descriptor layouts and the owner-bit protocol of the shared rings.
-#include "pagefrag/mana/gdma.h"
+#include "examples/mana/gdma.h"
 
 #include <doctest/doctest.h>
 
 #include <cstring>
 
-namespace pagefrag::mana {
+namespace mana {
 namespace {
+
+using namespace pagefrag;  // NOLINT: tests name the library types unqualified
 
 TEST_CASE("descriptor sizes match the hardware") {
   CHECK(sizeof(RxWqe) == 32);
@@ -103,4 +105,4 @@ TEST_CASE("work queue: device sees only posted entries") {
 }
 
 }  // namespace
-}  // namespace pagefrag::mana
+}  // namespace mana

@@ -16,11 +16,13 @@
 #include <vector>
 
 #include "pagefrag/dma/mock_dma.h"
-#include "pagefrag/mana/port.h"
-#include "pagefrag/mana/sim/sim_device.h"
+#include "examples/mana/port.h"
+#include "examples/mana/sim/sim_device.h"
 #include "pagefrag/memory/heap_provider.h"
 
-namespace pagefrag::mana::testing {
+namespace mana::testing {
+
+using namespace pagefrag;  // NOLINT: tests name the library types unqualified
 
 using Device = sim::SimDevice<MockDma>;
 using Port = ManaPort<HeapProvider, MockDma, Device>;
@@ -148,4 +150,4 @@ struct Rig {
   std::uint64_t next_seq = 0;
 };
 
-}  // namespace pagefrag::mana::testing
+}  // namespace mana::testing

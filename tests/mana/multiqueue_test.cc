@@ -12,8 +12,10 @@
 
 #include "tests/mana/mana_rig.h"
 
-namespace pagefrag::mana::testing {
+namespace mana::testing {
 namespace {
+
+using namespace pagefrag;  // NOLINT: tests name the library types unqualified
 
 constexpr std::uint32_t kQueues = 4;
 constexpr std::uint64_t kFramesPerQueue = 6000;
@@ -111,4 +113,4 @@ TEST_CASE("reconfiguration while pollers and the device run") {
 }
 
 }  // namespace
-}  // namespace pagefrag::mana::testing
+}  // namespace mana::testing

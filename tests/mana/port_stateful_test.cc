@@ -12,8 +12,10 @@
 #include "tests/mana/mana_rig.h"
 #include "tests/support/rc_doctest.h"
 
-namespace pagefrag::mana::testing {
+namespace mana::testing {
 namespace {
+
+using namespace pagefrag;  // NOLINT: tests name the library types unqualified
 
 // What the port should be. Limits are the kernel's (kernel-reference §1):
 // MTU up to adapter_mtu - 14 = 9202; with XDP up to 4096 - 334 - 256 = 3506.
@@ -164,4 +166,4 @@ TEST_CASE("ManaPort behaves like its model under random reconfiguration and traf
 }
 
 }  // namespace
-}  // namespace pagefrag::mana::testing
+}  // namespace mana::testing

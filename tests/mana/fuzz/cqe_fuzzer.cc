@@ -15,13 +15,13 @@
 #include <memory>
 
 #include "pagefrag/dma/mock_dma.h"
-#include "pagefrag/mana/port.h"
+#include "examples/mana/port.h"
 #include "pagefrag/memory/heap_provider.h"
 
 namespace {
 
 using namespace pagefrag;        // NOLINT
-using namespace pagefrag::mana;  // NOLINT
+using namespace mana;  // NOLINT
 
 // A ManaDevice that only records the rings the driver registers. Its fence
 // answers at once: the ring is wiped and a fence completion is written at

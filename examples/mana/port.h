@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// pagefrag/mana/port.h: ManaPort, a MANA port of N queues with one poller
+// examples/mana/port.h: ManaPort, a MANA port of N queues with one poller
 // thread per queue, and its control-thread reconfiguration.
 //
 // A port owns N ManaQueues over one memory provider, one DMA backend and one
@@ -43,17 +43,26 @@
 #include "pagefrag/base/bits.h"
 #include "pagefrag/base/check.h"
 #include "pagefrag/dma/dma_backend.h"
-#include "pagefrag/mana/device.h"
-#include "pagefrag/mana/fault.h"
-#include "pagefrag/mana/queue.h"
-#include "pagefrag/mana/stats.h"
-#include "pagefrag/mana/xdp.h"
+#include "examples/mana/device.h"
+#include "examples/mana/fault.h"
+#include "examples/mana/queue.h"
+#include "examples/mana/stats.h"
+#include "examples/mana/xdp.h"
 #include "pagefrag/memory/provider.h"
 #include "pagefrag/rxbuf/full_page_policy.h"
 #include "pagefrag/rxbuf/kernel_policy.h"
 #include "pagefrag/rxbuf/rxbuf_cfg.h"
 
-namespace pagefrag::mana {
+namespace mana {
+
+using pagefrag::DmaBackend;
+using pagefrag::FullPageRxBufPolicy;
+using pagefrag::KernelRxBufPolicy;
+using pagefrag::MemoryProvider;
+using pagefrag::RxBufCfg;
+using pagefrag::RxBufPolicy;
+using pagefrag::RxBufRequest;
+using pagefrag::is_power_of_two;
 
 // A policy's configure function (RxBufPolicy::configure).
 using RxBufConfigureFn = absl::StatusOr<RxBufCfg> (*)(const RxBufRequest&);
@@ -436,4 +445,4 @@ std::string ManaPort<P, D, Device>::format_stats() const {
   return out;
 }
 
-}  // namespace pagefrag::mana
+}  // namespace mana

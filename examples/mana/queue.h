@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// pagefrag/mana/queue.h: ManaQueue, one RX queue and its TX queue: the
+// examples/mana/queue.h: ManaQueue, one RX queue and its TX queue: the
 // reference MANA data path over a PagePool and a FragmentAllocator.
 //
 // RX: every slot of the RX work queue holds one buffer (a fragment of a pool
@@ -51,16 +51,28 @@
 #include "pagefrag/base/iova.h"
 #include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/frag/fragment_allocator.h"
-#include "pagefrag/mana/device.h"
-#include "pagefrag/mana/fault.h"
-#include "pagefrag/mana/gdma.h"
-#include "pagefrag/mana/stats.h"
-#include "pagefrag/mana/xdp.h"
+#include "examples/mana/device.h"
+#include "examples/mana/fault.h"
+#include "examples/mana/gdma.h"
+#include "examples/mana/stats.h"
+#include "examples/mana/xdp.h"
 #include "pagefrag/memory/page.h"
 #include "pagefrag/pool/page_pool.h"
 #include "pagefrag/rxbuf/rxbuf_cfg.h"
 
-namespace pagefrag::mana {
+namespace mana {
+
+using pagefrag::DmaDirection;
+using pagefrag::Frag;
+using pagefrag::FragmentAllocator;
+using pagefrag::Iova;
+using pagefrag::MockDma;
+using pagefrag::PagePool;
+using pagefrag::PagePoolParams;
+using pagefrag::RxBufCfg;
+using pagefrag::kCacheLineSize;
+using pagefrag::kPagePoolDmaMap;
+using pagefrag::kPagePoolDmaSyncDev;
 
 // A received frame as the stack sees it: valid during the sink call only;
 // its buffer returns to the pool when the sink returns.
@@ -539,4 +551,4 @@ class ManaQueue {
   std::uint32_t tx_tail_ = 0;  // owner thread
 };
 
-}  // namespace pagefrag::mana
+}  // namespace mana

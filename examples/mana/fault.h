@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// pagefrag/mana/fault.h: the named fault-injection points of the MANA driver,
+// examples/mana/fault.h: the named fault-injection points of the MANA driver,
 // an injector, and the provider / DMA adapters that consult it.
 //
 // Every allocation and DMA-map point of queue create, attach, set_mtu and
@@ -30,7 +30,16 @@
 #include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/memory/provider.h"
 
-namespace pagefrag::mana {
+namespace mana {
+
+using pagefrag::DmaBackend;
+using pagefrag::DmaDirection;
+using pagefrag::DmaFeatures;
+using pagefrag::HeapProvider;
+using pagefrag::Iova;
+using pagefrag::MemoryProvider;
+using pagefrag::NoDma;
+using pagefrag::Page;
 
 // Categories, as the example's --inject flag names them.
 enum class FaultCategory : std::uint8_t { kAlloc, kDmaMap };
@@ -223,4 +232,4 @@ class InjectingDma {
 static_assert(MemoryProvider<InjectingProvider<HeapProvider>>);
 static_assert(DmaBackend<InjectingDma<NoDma>>);
 
-}  // namespace pagefrag::mana
+}  // namespace mana

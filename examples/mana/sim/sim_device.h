@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// pagefrag/mana/sim/sim_device.h: a simulated MANA device for tests,
+// examples/mana/sim/sim_device.h: a simulated MANA device for tests,
 // examples and benchmarks.
 //
 // SimDevice plays the NIC's side of the GDMA queues the driver registers:
@@ -47,10 +47,13 @@
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/iova.h"
 #include "pagefrag/dma/mock_dma.h"
-#include "pagefrag/mana/device.h"
-#include "pagefrag/mana/gdma.h"
+#include "examples/mana/device.h"
+#include "examples/mana/gdma.h"
 
-namespace pagefrag::mana::sim {
+namespace mana::sim {
+
+using pagefrag::Iova;
+using pagefrag::MockDma;
 
 // A DMA backend a simulated device can use: device-side reads and writes.
 template <class D>
@@ -482,4 +485,4 @@ class SimDevice {
 static_assert(DeviceAccessDma<MockDma>);
 static_assert(ManaDevice<SimDevice<MockDma>>);
 
-}  // namespace pagefrag::mana::sim
+}  // namespace mana::sim

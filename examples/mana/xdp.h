@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// pagefrag/mana/xdp.h: the driver's XDP hook: an xdp_buff-like view and the
+// examples/mana/xdp.h: the driver's XDP hook: an xdp_buff-like view and the
 // actions a program may return.
 //
 // An XDP program is any C++ callable XdpAction(XdpBuff&). It runs on the
@@ -14,7 +14,7 @@
 #include <functional>
 #include <string_view>
 
-namespace pagefrag::mana {
+namespace mana {
 
 enum class XdpAction : std::uint8_t {
   kAborted = 0,   // program error: the frame is dropped and counted
@@ -52,4 +52,4 @@ struct XdpBuff {
 
 using XdpProgram = std::function<XdpAction(XdpBuff&)>;
 
-}  // namespace pagefrag::mana
+}  // namespace mana

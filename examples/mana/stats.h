@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// pagefrag/mana/stats.h: ethtool-like counters of the MANA driver, drops by
+// examples/mana/stats.h: ethtool-like counters of the MANA driver, drops by
 // reason, and their fmt formatting.
 //
 // Every counter has one writer at a time (a queue's poller, or the control
@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-namespace pagefrag::mana {
+namespace mana {
 
 // A single-writer monotonic counter readable from any thread.
 class Counter {
@@ -133,4 +133,4 @@ inline void format_queue_stats(std::string& out, std::string_view prefix, const 
   line("tx_remote_returned", s.tx_remote_returned);
 }
 
-}  // namespace pagefrag::mana
+}  // namespace mana

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// pagefrag/mana/gdma.h: MANA (GDMA) descriptor layouts and the queue rings
+// examples/mana/gdma.h: MANA (GDMA) descriptor layouts and the queue rings
 // shared by the driver and the device.
 //
 // The MANA NIC talks to its driver through work queues (WQ: the driver posts
@@ -31,7 +31,11 @@
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/compiler.h"
 
-namespace pagefrag::mana {
+namespace mana {
+
+using pagefrag::is_power_of_two;
+using pagefrag::kCacheLineSize;
+using pagefrag::log2_exact;
 
 // ---------------------------------------------------------------------------
 // Work requests
@@ -353,4 +357,4 @@ class CompletionQueue {
   alignas(kCacheLineSize) std::uint32_t tail_ = 0;  // device
 };
 
-}  // namespace pagefrag::mana
+}  // namespace mana

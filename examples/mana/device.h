@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// pagefrag/mana/device.h: the ManaDevice concept, the control interface the
+// examples/mana/device.h: the ManaDevice concept, the control interface the
 // driver needs from a MANA device (real or simulated).
 //
 // The driver allocates its queue rings and registers them as device objects
@@ -15,9 +15,9 @@
 #include <concepts>
 #include <cstdint>
 
-#include "pagefrag/mana/gdma.h"
+#include "examples/mana/gdma.h"
 
-namespace pagefrag::mana {
+namespace mana {
 
 template <class D>
 concept ManaDevice = requires(D& d, WorkQueue<RxWqe>* rq, WorkQueue<TxWqe>* sq, CompletionQueue* cq,
@@ -32,4 +32,4 @@ concept ManaDevice = requires(D& d, WorkQueue<RxWqe>* rq, WorkQueue<TxWqe>* sq, 
   { D::kNoObject } -> std::convertible_to<std::uint32_t>;
 };
 
-}  // namespace pagefrag::mana
+}  // namespace mana
