@@ -69,9 +69,10 @@ for cxx in g++ clang++; do
 done
 
 # The porting guide's example program: builds and runs, ending with its
-# summary line (it exits 1 on any unverified packet or leak).
+# summary line (it exits 1 on any unverified packet or leak). g++ only: the
+# app above covers clang++, and the example is the slow compile.
 example=$root/examples/porting/porting_example.cc
-for cxx in g++ clang++; do
+for cxx in g++; do
   # shellcheck disable=SC2046
   "$cxx" -O1 -Wall -Wextra -Wpedantic -Werror "$example" -o "$work/porting-$cxx" \
     $(pkg-config --cflags --libs pagefrag)
@@ -81,5 +82,5 @@ for cxx in g++ clang++; do
     exit 1
   }
 done
-echo "install_test: pagefrag $got_version, $got_headers headers; g++ and clang++ built the app" \
-  "and the porting example with pkg-config alone and ran them: $got"
+echo "install_test: pagefrag $got_version, $got_headers headers; g++ and clang++ built the app," \
+  "g++ the porting example, with pkg-config alone, and ran them: $got"
