@@ -25,27 +25,27 @@ fail() {
   exit 1
 }
 
-cat >"$work/WORKSPACE" <<WS
-workspace(name = "consumer")
-
-# A workspace that already has its own rules_java: pagefrag_dependencies()
-# must leave it alone.
-local_repository(
-    name = "rules_java",
-    path = "$root/third_party/bazel/rules_java",
-)
-
-# --- the snippet of docs/building.md ---
-local_repository(
-    name = "pagefrag",
-    path = "$root",
-)
-
-load("@pagefrag//:deps.bzl", "pagefrag_dependencies")
-
-pagefrag_dependencies()
-WS
-printf 'build --cxxopt=-std=c++20\nbuild --nosandbox_debug\n' >"$work/.bazelrc"
+# The snippet, as docs/building.md shows it (the ```python block of its
+# "Another Bazel workspace" section; README.md must show the same): the part
+# before "# .bazelrc" is WORKSPACE, the rest .bazelrc.
+snippet() {  # file, heading the block follows
+  awk -v h="$2" 'index($0, h) == 1 { s = 1 } s && /^```python/ { b = 1; next }
+    b && /^```/ { exit } b { print }' "$1"
+}
+snippet "$root/docs/building.md" "### Another Bazel workspace" >"$work/snippet"
+[[ -s "$work/snippet" ]] || fail "no snippet in docs/building.md"
+snippet "$root/README.md" "## Using pagefrag in another project" | cmp -s - "$work/snippet" ||
+  fail "README.md's snippet differs from docs/building.md's"
+{
+  echo 'workspace(name = "consumer")'
+  echo '# A workspace that already has its own rules_java: pagefrag_dependencies()'
+  echo '# must leave it alone.'
+  echo "local_repository(name = \"rules_java\", path = \"$root/third_party/bazel/rules_java\")"
+  sed -n '/^# \.bazelrc/q; p' "$work/snippet" | sed "s|/path/to/pagefrag|$root|"
+} >"$work/WORKSPACE"
+sed -n '/^# \.bazelrc/,$p' "$work/snippet" >"$work/.bazelrc"
+echo 'build --nosandbox_debug' >>"$work/.bazelrc"
+grep -q "path = \"$root\"" "$work/WORKSPACE" || fail "the snippet has no path = \"/path/to/pagefrag\""
 cp "$root/examples/porting/porting_example.cc" "$work/"
 cat >"$work/BUILD" <<'BUILD'
 cc_binary(

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""Every reference in README.md and docs/*.md resolves, and the docs speak of
+"""Every reference in README.md, CHANGELOG.md and docs/*.md resolves, and the docs speak of
 the project and of upstream by commit.
 
 Checked, outside fenced code blocks:
@@ -44,7 +44,7 @@ SPAN = re.compile(r"`([^`\n]+)`")
 
 
 def docs() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def prose_lines(text: str):
