@@ -33,6 +33,7 @@
 namespace mana {
 
 using pagefrag::DmaBackend;
+using pagefrag::DmaCheckedRead;
 using pagefrag::DmaDirection;
 using pagefrag::DmaFeatures;
 using pagefrag::HeapProvider;
@@ -210,16 +211,15 @@ class InjectingDma {
   absl::Status unmap(Iova iova, std::size_t len, DmaDirection dir) {
     return inner_->unmap(iova, len, dir);
   }
-  void sync_for_device(Iova iova, std::size_t len, DmaDirection dir) {
+  void sync_for_device(Iova iova, std::size_t len, DmaDirection dir) noexcept {
     inner_->sync_for_device(iova, len, dir);
   }
-  void sync_for_cpu(Iova iova, std::size_t len, DmaDirection dir) {
+  void sync_for_cpu(Iova iova, std::size_t len, DmaDirection dir) noexcept {
     inner_->sync_for_cpu(iova, len, dir);
   }
-  bool check_cpu_read(const void* va, std::size_t len) requires requires(D& d) {
-    d.check_cpu_read(va, len);
+  bool check_cpu_read(const void* va, std::size_t len) requires DmaCheckedRead<D> {
+    return inner_->check_cpu_read(va, len);
   }
-  { return inner_->check_cpu_read(va, len); }
 
   D& inner() { return *inner_; }
   void set_injector(FaultInjector* injector) { injector_ = injector; }

@@ -59,7 +59,12 @@
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/compiler.h"
 #include "pagefrag/base/iova.h"
+#include "pagefrag/dma/no_dma.h"
+#include "pagefrag/frag/fragment_pool.h"
+#include "pagefrag/memory/heap_provider.h"
+#include "pagefrag/memory/locked_provider.h"
 #include "pagefrag/memory/page.h"
+#include "pagefrag/pool/page_pool.h"
 
 namespace pagefrag {
 
@@ -102,7 +107,7 @@ struct FragStats {
   std::uint64_t pages_evicted = 0;  // of those, merged because the watch set was full
 };
 
-template <class Pool>
+template <FragmentPool Pool>
 class FragmentAllocator {
  public:
   // Validates params against the pool (InvalidArgument naming the field).
@@ -411,7 +416,7 @@ class FragmentAllocator {
       return;
     }
     page->ref.store(1, std::memory_order_relaxed);
-    Pool* pool = static_cast<Pool*>(page->pool);
+    Pool* pool = Pool::pool_of(page);  // aborts for a page of no pool of this type
     if (direct) {
       pool->recycle_direct(page);
     } else {
@@ -442,5 +447,9 @@ class FragmentAllocator {
   std::size_t cursor_ = 0;
   FragStats stats_;
 };
+
+// The library's pools are FragmentPools.
+static_assert(FragmentPool<PagePool<HeapProvider, NoDma>>);
+static_assert(FragmentPool<PagePool<LockedProvider<HeapProvider>, NoDma, NoPoolStats>>);
 
 }  // namespace pagefrag

@@ -158,6 +158,17 @@ class PagePool {
   // thread.
   static void ref_page(Page* page) { page->ref.fetch_add(1, std::memory_order_relaxed); }
 
+  // The pool of this type a page belongs to. Aborts, naming the page, when
+  // the page belongs to no pool of this type (a foreign or released page):
+  // the only way from a Page back to its pool. Any thread, while the caller
+  // holds the page.
+  static PagePool* pool_of(Page* page) {
+    PAGEFRAG_CHECK(page->pool_type == &type_tag_,
+                   "page {} (va {}) belongs to no page_pool of this type", static_cast<void*>(page),
+                   static_cast<void*>(page->va));
+    return static_cast<PagePool*>(page->pool);
+  }
+
   // The page's device address (its first byte; add offsets yourself). Any
   // thread, while the caller holds the page.
   static Iova dma_addr(const Page* page) noexcept { return page->dma; }
@@ -366,6 +377,7 @@ class PagePool {
       Page* page = pages[i];
       if (absl::StatusOr<Iova> dma = dma_address_of(page); dma.ok()) {
         page->pool = this;
+        page->pool_type = &type_tag_;
         page->dma = *dma;
         page->ref.store(1, std::memory_order_relaxed);
         page->owner_ref = 0;
@@ -397,6 +409,7 @@ class PagePool {
                        s.ToString());
       }
       pages[i]->pool = nullptr;
+      pages[i]->pool_type = nullptr;
     }
     provider_->release_bulk(pages, n);
     held_pages_ -= n;
@@ -466,6 +479,8 @@ class PagePool {
   std::size_t held_high_water_ = 0;
   // Pages refill() put into the cache, for the derived alloc_fast. Owner.
   std::uint64_t cache_filled_ = 0;
+  // Its address tags the pages of every pool of this type (Page::pool_type).
+  static inline char type_tag_ = 0;
 };
 
 // Owns a PagePool: destroying (or reset()ting) the handle destroys the pool
