@@ -223,6 +223,17 @@ TEST_CASE("stats format with the kernel's names; the no-op policy counts nothing
   CHECK(text.find("alloc_fast=1 alloc_slow=1") != std::string::npos);
   CHECK(text.find("recycle_cached=1") != std::string::npos);
   CHECK(text.find("held_bytes=32768") != std::string::npos);
+  // The name/value table carries the same names and values, in list order.
+  const PoolStatsSnapshot snap = (*pool)->stats();
+  const auto table = counter_table(snap);
+  CHECK(table.size() == static_cast<std::size_t>(PoolCounter::kCount) + 3);  // + 3 gauges
+  CHECK(table[0].name == "alloc_fast");
+  CHECK(table[static_cast<unsigned>(PoolCounter::kRecycleCached)].name == "recycle_cached");
+  CHECK(table[static_cast<unsigned>(PoolCounter::kRecycleCached)].value == 1);
+  CHECK(snap.get(PoolCounter::kAllocSlow) == 1);
+  const PoolStatsSnapshot twice = counters_sum(snap, snap);
+  CHECK(twice.recycle_cached == 2);
+  CHECK(twice.held_bytes == 2 * snap.held_bytes);
 
   using Quiet = PagePool<HeapProvider, NoDma, NoPoolStats>;
   auto quiet = Quiet::create(provider, dma, {.pool_size = 8});

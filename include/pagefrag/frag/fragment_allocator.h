@@ -58,6 +58,7 @@
 #include "pagefrag/base/bits.h"
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/compiler.h"
+#include "pagefrag/base/counters.h"
 #include "pagefrag/base/iova.h"
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/frag/fragment_pool.h"
@@ -98,14 +99,19 @@ struct FragmentAllocatorParams {
   std::uint32_t watch_capacity = 128;
 };
 
-// Owner-thread counters of one allocator (slow paths only).
+// Owner-thread counters of one allocator (slow paths only), as a counter list
+// (base/counters.h): FragStats has counters_sum, counter_table and fmt.
+#define PAGEFRAG_FRAG_COUNTERS(X)                                                  \
+  X(kAllocFail, std::uint64_t, alloc_fail, "null Frags returned")                  \
+  X(kFullPages, std::uint64_t, full_pages, "requests served with a whole page")    \
+  X(kPagesUsed, std::uint64_t, pages_used, "pages that became the fragment page")  \
+  X(kPagesMerged, std::uint64_t, pages_merged, "pages handed to the atomic count") \
+  X(kPagesEvicted, std::uint64_t, pages_evicted, "of those, merged because the watch set was full")
+
 struct FragStats {
-  std::uint64_t alloc_fail = 0;     // null Frags returned
-  std::uint64_t full_pages = 0;     // requests served with a whole page
-  std::uint64_t pages_used = 0;     // pages that became the fragment page
-  std::uint64_t pages_merged = 0;   // pages handed to the atomic count
-  std::uint64_t pages_evicted = 0;  // of those, merged because the watch set was full
+  PAGEFRAG_COUNTERS(FragStats, PAGEFRAG_FRAG_COUNTERS)
 };
+static_assert(CounterStruct<FragStats>);
 
 template <FragmentPool Pool>
 class FragmentAllocator {
