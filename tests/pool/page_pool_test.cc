@@ -245,5 +245,22 @@ TEST_CASE("stats format with the kernel's names; the no-op policy counts nothing
   CHECK(sizeof(Quiet) < sizeof(Pool));  // the no-op policy takes no bytes
 }
 
+TEST_CASE("pool ids are unique across pool types in one process") {
+  HeapProvider provider = make_provider();
+  NoDma dma;
+  LockedProvider<HeapProvider> locked(provider);
+  // Types no other test instantiates: a per-type counter gives each its id 1.
+  using A = PagePool<LockedProvider<HeapProvider>, NoDma, NoPoolStats>;
+  using B = PagePool<LockedProvider<HeapProvider>, NoDma>;
+  auto a = A::create(locked, dma, {.pool_size = 4});
+  auto b = B::create(locked, dma, {.pool_size = 4});
+  auto c = Pool::create(provider, dma, {.pool_size = 4});
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  REQUIRE(c.ok());
+  const std::set<std::uint64_t> ids{(*a)->id(), (*b)->id(), (*c)->id()};
+  CHECK(ids.size() == 3);
+}
+
 }  // namespace
 }  // namespace pagefrag

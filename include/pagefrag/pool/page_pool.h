@@ -61,6 +61,11 @@
 
 namespace pagefrag {
 
+namespace internal {
+// The last PagePool id handed out, for pools of every type.
+inline std::atomic<std::uint64_t> next_page_pool_id{0};
+}  // namespace internal
+
 // Owner cache geometry (the kernel's PP_ALLOC_CACHE_SIZE / _REFILL).
 inline constexpr std::size_t kPagePoolCacheSize = 128;
 inline constexpr std::size_t kPagePoolCacheRefill = 64;
@@ -265,9 +270,10 @@ class PagePool {
     owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   }
 
+  // One counter for every pool type in the process (an inline variable, not
+  // a static of this template, which would count per instantiation).
   static std::uint64_t next_id() {
-    static std::atomic<std::uint64_t> counter{0};
-    return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+    return internal::next_page_pool_id.fetch_add(1, std::memory_order_relaxed) + 1;
   }
 
   std::uint32_t sync_len(std::int64_t dma_sync_size) const noexcept {
