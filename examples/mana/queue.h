@@ -46,16 +46,16 @@
 #include <optional>
 #include <utility>
 
-#include "pagefrag/base/check.h"
-#include "pagefrag/base/compiler.h"
-#include "pagefrag/base/iova.h"
-#include "pagefrag/dma/dma_backend.h"
-#include "pagefrag/frag/fragment_allocator.h"
 #include "examples/mana/device.h"
 #include "examples/mana/fault.h"
 #include "examples/mana/gdma.h"
 #include "examples/mana/stats.h"
 #include "examples/mana/xdp.h"
+#include "pagefrag/base/check.h"
+#include "pagefrag/base/compiler.h"
+#include "pagefrag/base/iova.h"
+#include "pagefrag/dma/dma_backend.h"
+#include "pagefrag/frag/fragment_allocator.h"
 #include "pagefrag/memory/page.h"
 #include "pagefrag/pool/page_pool.h"
 #include "pagefrag/rxbuf/rxbuf_cfg.h"
@@ -66,13 +66,13 @@ using pagefrag::DmaDirection;
 using pagefrag::Frag;
 using pagefrag::FragmentAllocator;
 using pagefrag::Iova;
+using pagefrag::kCacheLineSize;
+using pagefrag::kPagePoolDmaMap;
+using pagefrag::kPagePoolDmaSyncDev;
 using pagefrag::MockDma;
 using pagefrag::PagePool;
 using pagefrag::PagePoolParams;
 using pagefrag::RxBufCfg;
-using pagefrag::kCacheLineSize;
-using pagefrag::kPagePoolDmaMap;
-using pagefrag::kPagePoolDmaSyncDev;
 
 // A received frame as the stack sees it: valid during the sink call only;
 // its buffer returns to the pool when the sink returns.
@@ -432,7 +432,7 @@ class ManaQueue {
   // MockDma's checked accessor, when the backend has one: counts a read of
   // bytes the device wrote that were not synced for the CPU.
   void check_cpu_read(const std::byte* data, std::uint32_t len) {
-    if constexpr (requires(Dma & d) { d.check_cpu_read(data, len); }) {
+    if constexpr (pagefrag::DmaCheckedRead<Dma>) {
       if (!env_.dma->check_cpu_read(data, len)) stats_->rx_unsynced_reads.add();
     }
   }

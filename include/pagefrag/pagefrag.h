@@ -20,6 +20,8 @@
 #include "pagefrag/frag/fragment_allocator.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/memory/hugepage_provider.h"
+#include "pagefrag/memory/locked_provider.h"
+#include "pagefrag/memory/mapped_region.h"
 #include "pagefrag/memory/page.h"
 #include "pagefrag/memory/provider.h"
 #include "pagefrag/pool/page_pool.h"
