@@ -12,8 +12,11 @@ pagefrag's own RX buffer planner for buffers per page, truesize and memory per
 queue across MTUs and page sizes; (4) draws the plots with matplotlib into
 docs/performance/ and writes docs/performance.md.
 
-matplotlib comes from Debian (python3-matplotlib): this script installs it
-when missing (as root) and re-runs itself under Debian's /usr/bin/python3.
+matplotlib comes from Debian (python3-matplotlib, in
+third_party/debian-packages.txt, so ./bazelw installs it): this script re-runs
+itself under Debian's /usr/bin/python3 when the current interpreter cannot see
+it, and exits 1 with a message naming the package when it is missing; it never
+installs anything itself.
 CI never runs this script; it only runs `//bench:compare --quick`.
 """
 
@@ -31,38 +34,39 @@ REPO = Path(__file__).resolve().parent.parent
 DEBIAN_PYTHON = "/usr/bin/python3"
 
 
-def ensure_matplotlib() -> None:
-    """Imports matplotlib, installing Debian's package and re-executing under
-    Debian's Python when this interpreter cannot see it."""
+# matplotlib and pyplot, imported by load_matplotlib() once the arguments are
+# parsed (so --help and usage errors need neither).
+matplotlib = None
+plt = None
+
+
+def load_matplotlib() -> None:
+    """Imports matplotlib, re-executing under Debian's Python when this
+    interpreter (e.g. a pyenv one) cannot see Debian's python3-matplotlib.
+    Installs nothing: a missing package is a clear error (exit 1)."""
+    global matplotlib, plt
     try:
-        import matplotlib  # noqa: F401
-        return
+        import matplotlib as mpl
     except ImportError:
-        pass
-    status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "python3-matplotlib"],
-                            capture_output=True, text=True, check=False).stdout
-    if status != "install ok installed":
-        print("report: installing python3-matplotlib", file=sys.stderr)
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                        "python3-matplotlib"], check=True, env=env)
-    if os.path.realpath(sys.executable) != os.path.realpath(DEBIAN_PYTHON):
-        os.execv(DEBIAN_PYTHON, [DEBIAN_PYTHON, __file__, *sys.argv[1:]])
-    import matplotlib  # noqa: F401  (fails loudly if the install did not work)
+        debian_has_it = (
+            os.path.realpath(sys.executable) != os.path.realpath(DEBIAN_PYTHON)
+            and os.path.exists(DEBIAN_PYTHON)
+            and subprocess.run([DEBIAN_PYTHON, "-c", "import matplotlib"],
+                               capture_output=True, check=False).returncode == 0)
+        if debian_has_it:
+            os.execv(DEBIAN_PYTHON, [DEBIAN_PYTHON, __file__, *sys.argv[1:]])
+        sys.exit("report: error: matplotlib is missing; install Debian's python3-matplotlib "
+                 "(listed in third_party/debian-packages.txt: run ./bazelw once as root, or "
+                 "apt-get install python3-matplotlib)")
+    mpl.use("Agg")
+    import matplotlib.pyplot as pyplot
+    import matplotlib.ticker  # noqa: F401  (used as matplotlib.ticker)
+    matplotlib, plt = mpl, pyplot
+    # Deterministic SVGs: the same run regenerates the same files.
+    plt.rcParams["svg.hashsalt"] = "pagefrag"
+    plt.rcParams["figure.dpi"] = 100
 
 
-ensure_matplotlib()
-
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-
-# Deterministic SVGs: the same run regenerates the same files.
-plt.rcParams["svg.hashsalt"] = "pagefrag"
-plt.rcParams["figure.dpi"] = 100
 SVG_META = {"Date": None, "Creator": "pagefrag bench/report.py"}
 
 sys.path.insert(0, str(REPO / "bench"))
@@ -266,6 +270,7 @@ def main(argv: list[str]) -> int:
                    "(default: run the full comparison now)")
     p.add_argument("--printed", type=Path, help="compare's saved stdout for --results")
     args = p.parse_args(argv)
+    load_matplotlib()
 
     docs = REPO / "docs"
     out_dir = docs / "performance"

@@ -16,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 
-# TCP facts used to explain the seed's throughput claim (Linux >= 6.6 sizes
+# TCP facts used to explain upstream commit 730ff06d3f5c's throughput claim (Linux >= 6.6 sizes
 # the advertised window from the receive buffer times len/truesize).
 TCP_RMEM_MAX_DEFAULT = 6 * MIB  # net.ipv4.tcp_rmem[2], the long-standing default
 IP_PACKET = 1500  # skb->len of a full-MTU segment after the Ethernet header is pulled
@@ -193,9 +193,9 @@ def section_memory(plans: dict, plots: dict) -> list[str]:
 
 
 def section_seed_claim(plans: dict) -> list[str]:
-    """The seed's ~200 % explained with the planner's truesize."""
+    """Upstream commit 730ff06d3f5c's ~200 % explained with the planner's truesize."""
     rmem = TCP_RMEM_MAX_DEFAULT
-    out = ["## Why the seed saw ~200 % on 64 KiB pages", "",
+    out = ["## Why upstream commit 730ff06d3f5c saw ~200 % on 64 KiB pages", "",
            "The socket is charged each buffer's *truesize*. Since Linux 6.6 TCP derives the "
            "window it advertises from the receive buffer scaled by len/truesize of the "
            "segments it receives (`scaling_ratio`). A 1500-byte segment in a whole 64 KiB page "
@@ -246,7 +246,7 @@ def section_simulation() -> list[str]:
         "(high-water mark, not a formula); the cache effect of a 64 MiB against a 2 MiB "
         "buffer working set per queue.",
         "- **Cannot:** TCP. There is no socket, no receive window and no `scaling_ratio`, so "
-        "the mechanism behind most of the seed's 64 KiB gain (previous section) is computed "
+        "the mechanism behind most of upstream's 64 KiB gain (previous section) is computed "
         "from the planner, not measured; the simulated RX speedup is the buffer-handling part "
         "only. Nor: PCIe/IOMMU mapping costs of a real device (MockDma's mapping is a table "
         "lookup), the ARM64 PCIe erratum that made fragments slower on one platform, "

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Installs pagefrag to a temporary prefix with scripts/install.sh, then builds
-# and runs a small program with plain g++ and clang++ using only
-# `pkg-config --cflags --libs pagefrag`: the way a make/meson/CMake driver
+# and runs, with plain g++ and clang++ and only
+# `pkg-config --cflags --libs pagefrag` (no -std flag of our own: the .pc
+# must supply -std=c++20), a small program and the porting guide's example
+# program (examples/porting/porting_example.cc): the way a make/meson driver
 # consumes the library.
 set -euo pipefail
 
@@ -21,6 +23,18 @@ got_version=$(pkg-config --modversion pagefrag)
   echo "FAIL: pkg-config version $got_version, version.h $want_version"
   exit 1
 }
+IFS=. read -r major minor patch <<<"$want_version"
+for part in "MAJOR $major" "MINOR $minor" "PATCH $patch"; do
+  set -- $part
+  grep -qE "^#define PAGEFRAG_VERSION_$1 $2\$" "$root/include/pagefrag/version.h" || {
+    echo "FAIL: version.h: PAGEFRAG_VERSION_$1 does not match PAGEFRAG_VERSION_STRING $want_version"
+    exit 1
+  }
+done
+[[ "$(pkg-config --cflags pagefrag)" == *-std=c++20* ]] || {
+  echo "FAIL: pkg-config --cflags pagefrag lacks -std=c++20: $(pkg-config --cflags pagefrag)"
+  exit 1
+}
 want_headers=$(cd "$root" && find -L include/pagefrag -name '*.h' | wc -l)
 got_headers=$(cd "$work/prefix" && find include/pagefrag -name '*.h' | wc -l)
 ((got_headers == want_headers)) || {
@@ -32,7 +46,7 @@ cat >"$work/app.cc" <<'CC'
 #include <pagefrag/pagefrag.h>
 
 int main() {
-  static_assert(PAGEFRAG_VERSION >= 100, "version macro");
+  static_assert(PAGEFRAG_VERSION >= 200, "version macro");
   const auto cfg = pagefrag::KernelRxBufPolicy<>::configure({.page_size = 65536, .mtu = 1500});
   const auto bad = pagefrag::KernelRxBufPolicy<>::configure({.page_size = 4096, .mtu = 1});
   if (!cfg.ok() || bad.ok()) return 1;
@@ -45,7 +59,7 @@ CC
 want='35 1856 30 INVALID_ARGUMENT: mtu 1 is out of range: expected 68..9202 (adapter_mtu 9216 - ETH_HLEN 14)'
 for cxx in g++ clang++; do
   # shellcheck disable=SC2046  # pkg-config output is a list of flags
-  "$cxx" -std=c++20 -Wall -Wextra -Wpedantic -Werror "$work/app.cc" -o "$work/app-$cxx" \
+  "$cxx" -Wall -Wextra -Wpedantic -Werror "$work/app.cc" -o "$work/app-$cxx" \
     $(pkg-config --cflags --libs pagefrag)
   got=$("$work/app-$cxx")
   [[ "$got" == "$want" ]] || {
@@ -53,4 +67,20 @@ for cxx in g++ clang++; do
     exit 1
   }
 done
-echo "install_test: pagefrag $got_version, $got_headers headers; g++ and clang++ apps built with pkg-config and ran"
+
+# The porting guide's example program: builds and runs, ending with its
+# summary line (it exits 1 on any unverified packet or leak). g++ only: the
+# app above covers clang++, and the example is the slow compile.
+example=$root/examples/porting/porting_example.cc
+for cxx in g++; do
+  # shellcheck disable=SC2046
+  "$cxx" -O1 -Wall -Wextra -Wpedantic -Werror "$example" -o "$work/porting-$cxx" \
+    $(pkg-config --cflags --libs pagefrag)
+  got=$("$work/porting-$cxx") || { echo "FAIL: $cxx porting_example exited non-zero: $got"; exit 1; }
+  [[ "$got" == "porting_example: "*" packets verified, "*"leaks: 0 pages, 0 blocks, 0 mappings" ]] || {
+    echo "FAIL: $cxx porting_example printed [$got]"
+    exit 1
+  }
+done
+echo "install_test: pagefrag $got_version, $got_headers headers; g++ and clang++ built the app," \
+  "g++ the porting example, with pkg-config alone, and ran them: $got"
