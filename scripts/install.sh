@@ -14,8 +14,14 @@
 # own .pc files supply the link flags.
 set -euo pipefail
 
+# The tools' convention (examples/cli/cli.h): --help on stdout, exit 0; a
+# usage error is one `error:` line on stderr, exit 2.
 usage() {
-  echo "usage: $0 --prefix DIR [--pkgconfigdir DIR]" >&2
+  echo "usage: $0 --prefix DIR [--pkgconfigdir DIR]"
+  echo "Installs pagefrag's headers and pagefrag.pc under DIR."
+}
+usage_error() {
+  echo "error: $*" >&2
   exit 2
 }
 
@@ -23,15 +29,15 @@ prefix=""
 pcdir=""
 while (($#)); do
   case $1 in
-    --prefix) (($# >= 2)) || usage; prefix=$2; shift 2 ;;
+    --prefix) (($# >= 2)) || usage_error "--prefix needs a value: --prefix DIR"; prefix=$2; shift 2 ;;
     --prefix=*) prefix=${1#--prefix=}; shift ;;
-    --pkgconfigdir) (($# >= 2)) || usage; pcdir=$2; shift 2 ;;
+    --pkgconfigdir) (($# >= 2)) || usage_error "--pkgconfigdir needs a value"; pcdir=$2; shift 2 ;;
     --pkgconfigdir=*) pcdir=${1#--pkgconfigdir=}; shift ;;
-    -h | --help) usage ;;
-    *) echo "install.sh: unknown argument '$1'" >&2; usage ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage_error "unknown argument '$1': expected --prefix DIR [--pkgconfigdir DIR] (see --help)" ;;
   esac
 done
-[[ -n "$prefix" ]] || usage
+[[ -n "$prefix" ]] || usage_error "--prefix DIR is required (see --help)"
 mkdir -p "$prefix"
 prefix=$(cd "$prefix" && pwd)
 pcdir=${pcdir:-$prefix/share/pkgconfig}
