@@ -8,7 +8,7 @@
 // through absl::CommandLineFlag::ParseFrom, so Abseil's own ParseCommandLine
 // (which exits 1 on --help and prints several ERROR lines) is never used.
 //
-// The convention (docs/architecture.md, "Tools"):
+// The convention:
 //   --help, -h        usage on stdout, generated from the flags' help
 //                     strings and defaults, exit 0
 //   usage error       exactly one line "error: ..." on stderr, exit 2 (an
