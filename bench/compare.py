@@ -30,6 +30,7 @@ Usage (from the repository):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -443,17 +444,30 @@ def print_table(samples: dict[str, list[float]], ratios: dict, values: dict,
         print(f"{key:<36} {r['value']:>8.4g} {r['target']:>9}  {met:<4} {spread}{ir}")
 
 
+class ToolArgumentParser(argparse.ArgumentParser):
+    """argparse under the tools' convention (examples/cli/cli.h): a usage
+    error is one `error:` line on stderr and exit 2 (argparse prints the
+    usage block first); --help prints usage on stdout and exits 0."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ToolArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true",
                    help="CI smoke: 2 short rounds of the ratio benchmarks only (< 1 minute); "
                         "its numbers are not to be quoted")
     p.add_argument("--rounds", type=int, default=None,
                    help="rounds (repetitions) per benchmark; default 5, --quick 2; "
                         "a full run needs >= 5")
-    p.add_argument("--no_callgrind", action="store_true",
+    p.add_argument("--no-callgrind", action="store_true",
                    help="skip counting instructions per object under callgrind (a full run "
                         "counts both sides of each single-thread ratio; --quick never does)")
+    p.add_argument("--json", action="store_true",
+                   help="stdout carries only the one-line JSON summary; the table goes to "
+                        "stderr")
     p.add_argument("--out", type=Path, default=None,
                    help="write every sample, the machine and the method here as JSON "
                         "(what bench/report.py reads)")
@@ -479,7 +493,11 @@ def main(argv: list[str]) -> int:
     values = {key: compute_value(key, samples, missing) for key in VALUES}
     counts = {} if args.quick or args.no_callgrind else instruction_counts(root, samples, log)
     attach_instructions(ratios, counts)
-    print_table(samples, ratios, values, missing)
+    if args.json:
+        with contextlib.redirect_stdout(sys.stderr):
+            print_table(samples, ratios, values, missing)
+    else:
+        print_table(samples, ratios, values, missing)
     if args.out:
         doc = {"machine": machine_info(),
                "method": {"rounds": args.rounds, "quick": args.quick,

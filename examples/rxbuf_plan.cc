@@ -4,35 +4,48 @@
 //
 //   rxbuf_plan --page-size=65536 --mtu=1500,9000 [--xdp] [--policy=min-waste]
 //              [--queue-size=1024] [--queues=16] [--adapter-mtu=9216]
-//              [--max-order=4] [--format=table|json]
+//              [--max-order=4] [--format=table|json] [--json]
 //
-// The table is for people; --format=json prints one object per MTU, one per
-// line. Bad input: exit status 2, nothing on stdout, one line on stderr
+// The table is for people; --json prints one JSON document (an array with one
+// object per MTU); --format=json prints the same objects as JSON Lines (one
+// per line), which scripts/rxbuf_policy_table.sh and bench/report.py read.
+// Flags follow the tools' convention (examples/cli/cli.h): --help exits 0;
+// bad input exits 2 with nothing on stdout and one line on stderr
 // ("error: --flag ...") naming the flag and the valid range.
-//
-// Flags are parsed here rather than with Abseil flags: absl::ParseCommandLine
-// exits with status 1 (and prints several lines) on an unknown flag or a bad
-// value, and the planner's contract is status 2 with a one-line error.
+#include <absl/flags/flag.h>
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
+#include <absl/strings/numbers.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cstdint>
 #include <cstdio>
-#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "examples/cli/cli.h"
 #include "examples/mana/limits.h"
 #include "pagefrag/base/check.h"
 #include "pagefrag/rxbuf/full_page_policy.h"
 #include "pagefrag/rxbuf/kernel_policy.h"
 #include "pagefrag/rxbuf/min_waste_policy.h"
+
+ABSL_FLAG(std::uint64_t, page_size, static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)),
+          "base page size, a power of two >= 4096 (default: the host's)");
+ABSL_FLAG(std::string, mtu, "1500", "one or more MTUs, comma separated");
+ABSL_FLAG(bool, xdp, false, "an XDP program is attached");
+ABSL_FLAG(std::uint32_t, queue_size, 1024,
+          "RX queue entries: the MANA driver's rule, a power of two in 128..8192");
+ABSL_FLAG(std::uint32_t, queues, 16, "RX queues per port, 1..64");
+ABSL_FLAG(std::string, policy, "kernel", "kernel, full-page or min-waste");
+ABSL_FLAG(std::uint32_t, adapter_mtu, 9216, "largest frame the adapter accepts");
+ABSL_FLAG(std::uint32_t, max_order, 4, "largest page order min-waste may use, 0..10");
+ABSL_FLAG(std::string, format, "table", "table or json (JSON Lines: one object per MTU)");
+ABSL_FLAG(bool, json, false, "print one JSON document: an array with one object per MTU");
 
 namespace pagefrag {
 namespace {
@@ -40,22 +53,8 @@ namespace {
 using Platform = LinuxPlatform;
 using mana::ManaLimits;
 
-constexpr int kExitBadInput = 2;
-
-constexpr std::string_view kUsage = R"(usage: rxbuf_plan [flags]
-  --page-size=BYTES   base page size, a power of two >= 4096 (default: the host's)
-  --mtu=N[,N...]      one or more MTUs (default 1500)
-  --xdp               an XDP program is attached
-  --queue-size=N      RX queue entries, 128..8192 (default 1024)
-  --queues=N          RX queues per port, 1..64 (default 16)
-  --policy=NAME       kernel, full-page or min-waste (default kernel)
-  --adapter-mtu=N     largest frame the adapter accepts (default 9216)
-  --max-order=N       largest page order min-waste may use, 0..10 (default 4)
-  --format=FORMAT     table or json (default table)
-)";
-
 struct PlanOptions {
-  std::uint64_t page_size = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  std::uint64_t page_size = 4096;
   std::vector<std::uint32_t> mtus{1500};
   bool xdp = false;
   std::uint32_t queue_size = ManaLimits::kDefaultRxQueueSize;
@@ -63,8 +62,7 @@ struct PlanOptions {
   std::uint32_t adapter_mtu = 9216;
   std::uint32_t max_order = 4;
   std::string policy{KernelRxBufPolicy<Platform>::kName};
-  bool json = false;
-  bool help = false;
+  enum class Output { kTable, kJsonLines, kJson } output = Output::kTable;
 };
 
 // One planned row: the request, the policy's answer and the port's size.
@@ -73,129 +71,48 @@ struct PlanRow {
   RxBufCfg cfg;
 };
 
-absl::Status bad_flag(std::string_view flag, std::string_view what) {
-  return absl::InvalidArgumentError(fmt::format("--{} {}", flag, what));
-}
-
-absl::StatusOr<std::uint64_t> parse_u64(std::string_view flag, std::string_view text,
-                                        std::uint64_t max) {
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value > max) {
-    return bad_flag(flag, fmt::format("'{}' is not an integer in 0..{}", text, max));
-  }
-  return value;
-}
-
-absl::StatusOr<std::uint32_t> parse_u32(std::string_view flag, std::string_view text) {
-  absl::StatusOr<std::uint64_t> v =
-      parse_u64(flag, text, std::numeric_limits<std::uint32_t>::max());
-  if (!v.ok()) return v.status();
-  return static_cast<std::uint32_t>(*v);
-}
-
-absl::StatusOr<std::vector<std::uint32_t>> parse_mtus(std::string_view text) {
+std::vector<std::uint32_t> parse_mtus(std::string_view text) {
   std::vector<std::uint32_t> mtus;
   while (true) {
     const std::size_t comma = text.find(',');
-    absl::StatusOr<std::uint32_t> mtu = parse_u32("mtu", text.substr(0, comma));
-    if (!mtu.ok()) return mtu.status();
-    mtus.push_back(*mtu);
+    const std::string_view item = text.substr(0, comma);
+    std::uint32_t mtu = 0;
+    if (!absl::SimpleAtoi(absl::string_view(item.data(), item.size()), &mtu)) {
+      cli::usage_error(
+          fmt::format("--mtu '{}' is not an integer in 0..{}", item, ~std::uint32_t{0}));
+    }
+    mtus.push_back(mtu);
     if (comma == std::string_view::npos) return mtus;
     text.remove_prefix(comma + 1);
   }
 }
 
-absl::StatusOr<bool> parse_bool(std::string_view flag, std::string_view text) {
-  if (text == "true" || text == "1") return true;
-  if (text == "false" || text == "0") return false;
-  return bad_flag(flag, fmt::format("'{}' is invalid: expected true or false", text));
-}
-
-absl::Status parse_choice(std::string_view flag, std::string_view text,
-                          std::initializer_list<std::string_view> choices, std::string& out) {
-  for (std::string_view choice : choices) {
-    if (text == choice) {
-      out = std::string(text);
-      return absl::OkStatus();
-    }
-  }
-  return bad_flag(
-      flag, fmt::format("'{}' is invalid: expected one of {}", text, fmt::join(choices, ", ")));
-}
-
-constexpr std::array<std::string_view, 10> kFlagNames = {
-    "page-size", "mtu",         "xdp",       "queue-size", "queues",
-    "policy",    "adapter-mtu", "max-order", "format",     "help"};
-
-// Stores one flag's value; `value` is empty only for a flag given bare.
-absl::Status apply_flag(std::string_view name, std::string_view value, bool bare, PlanOptions& o) {
-  auto set_u32 = [&](std::uint32_t& field) -> absl::Status {
-    absl::StatusOr<std::uint32_t> v = parse_u32(name, value);
-    if (v.ok()) field = *v;
-    return v.status();
-  };
-  if (std::find(kFlagNames.begin(), kFlagNames.end(), name) == kFlagNames.end()) {
-    return absl::InvalidArgumentError(fmt::format("unknown flag --{}: expected one of --{}", name,
-                                                  fmt::join(kFlagNames, ", --")));
-  }
-  if (name == "xdp") {
-    absl::StatusOr<bool> v = bare ? true : parse_bool(name, value);
-    if (v.ok()) o.xdp = *v;
-    return v.status();
-  }
-  if (name == "help") {
-    o.help = true;
-    return absl::OkStatus();
-  }
-  if (bare) return bad_flag(name, "needs a value: --" + std::string(name) + "=VALUE");
-  if (name == "page-size") {
-    absl::StatusOr<std::uint64_t> v = parse_u64(name, value, std::uint64_t{1} << 62);
-    if (v.ok()) o.page_size = *v;
-    return v.status();
-  }
-  if (name == "mtu") {
-    absl::StatusOr<std::vector<std::uint32_t>> v = parse_mtus(value);
-    if (v.ok()) o.mtus = *v;
-    return v.status();
-  }
-  if (name == "queue-size") return set_u32(o.queue_size);
-  if (name == "queues") return set_u32(o.queues);
-  if (name == "adapter-mtu") return set_u32(o.adapter_mtu);
-  if (name == "max-order") return set_u32(o.max_order);
-  if (name == "policy")
-    return parse_choice(name, value, {"kernel", "full-page", "min-waste"}, o.policy);
-  if (name == "format") {
-    std::string format;
-    absl::Status s = parse_choice(name, value, {"table", "json"}, format);
-    o.json = format == "json";
-    return s;
-  }
-  return absl::InternalError(fmt::format("flag --{} has no handler", name));
-}
-
-// Flags as --name=value, --name value, or bare --xdp / --help.
-absl::StatusOr<PlanOptions> parse_flags(int argc, char** argv) {
+PlanOptions parse_options(int argc, char** argv) {
+  cli::parse_flags(argc, argv,
+                   {.name = "rxbuf_plan",
+                    .synopsis = "How big RX buffers are and how much memory a port's RX pools "
+                                "hold, per policy, page size, MTU and XDP setting.",
+                    .details = ""});
   PlanOptions o;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg.substr(0, 2) != "--" || arg.size() == 2) {
-      return absl::InvalidArgumentError(
-          fmt::format("unexpected argument '{}': rxbuf_plan takes only --flags", arg));
-    }
-    arg.remove_prefix(2);
-    const std::size_t eq = arg.find('=');
-    const std::string_view name = arg.substr(0, eq);
-    const bool takes_value = name != "xdp" && name != "help";
-    const bool bare = eq == std::string_view::npos && (!takes_value || i + 1 == argc);
-    std::string_view value = eq != std::string_view::npos ? arg.substr(eq + 1) : "";
-    if (eq == std::string_view::npos && takes_value && i + 1 < argc) value = argv[++i];
-    if (absl::Status s = apply_flag(name, value, bare, o); !s.ok()) return s;
-  }
-  if (absl::Status s = mana::validate_num_queues("--queues", o.queues); !s.ok()) return s;
-  if (absl::Status s = mana::validate_rx_queue_size("--queue-size", o.queue_size); !s.ok()) {
-    return s;
-  }
+  o.page_size = absl::GetFlag(FLAGS_page_size);
+  o.mtus = parse_mtus(absl::GetFlag(FLAGS_mtu));
+  o.xdp = absl::GetFlag(FLAGS_xdp);
+  o.queue_size = absl::GetFlag(FLAGS_queue_size);
+  // The driver's rule, not only the planner's range: a plan for a queue the
+  // driver would refuse is no plan.
+  cli::require_power_of_two("--queue-size", o.queue_size, ManaLimits::kMinRxQueueSize,
+                            ManaLimits::kMaxRxQueueSize);
+  o.queues = absl::GetFlag(FLAGS_queues);
+  cli::require_range("--queues", o.queues, 1, ManaLimits::kMaxQueues);
+  o.adapter_mtu = absl::GetFlag(FLAGS_adapter_mtu);
+  o.max_order = absl::GetFlag(FLAGS_max_order);
+  o.policy = absl::GetFlag(FLAGS_policy);
+  cli::require_choice("--policy", o.policy, {"kernel", "full-page", "min-waste"});
+  const std::size_t format =
+      cli::require_choice("--format", absl::GetFlag(FLAGS_format), {"table", "json"});
+  o.output = absl::GetFlag(FLAGS_json) ? PlanOptions::Output::kJson
+             : format == 1             ? PlanOptions::Output::kJsonLines
+                                       : PlanOptions::Output::kTable;
   return o;
 }
 
@@ -321,9 +238,18 @@ void print_table(const std::vector<TableRow>& rows) {
 }
 
 void print_plan(const PlanOptions& o, const std::vector<PlanRow>& rows) {
-  if (o.json) {
-    for (const PlanRow& r : rows) fmt::print("{}\n", json_line(o, r));
-    return;
+  switch (o.output) {
+    case PlanOptions::Output::kJsonLines:
+      for (const PlanRow& r : rows) fmt::print("{}\n", json_line(o, r));
+      return;
+    case PlanOptions::Output::kJson: {
+      std::vector<std::string> objects;
+      for (const PlanRow& r : rows) objects.push_back(json_line(o, r));
+      fmt::print("[{}]\n", fmt::join(objects, ",\n "));
+      return;
+    }
+    case PlanOptions::Output::kTable:
+      break;
   }
   std::vector<TableRow> table{table_header(o)};
   for (const PlanRow& r : rows) table.push_back(table_row(o, r));
@@ -331,19 +257,11 @@ void print_plan(const PlanOptions& o, const std::vector<PlanRow>& rows) {
 }
 
 int run(int argc, char** argv) {
-  absl::StatusOr<PlanOptions> options = parse_flags(argc, argv);
-  if (options.ok() && options->help) {
-    fmt::print("{}", kUsage);
-    return 0;
-  }
-  absl::StatusOr<std::vector<PlanRow>> rows =
-      options.ok() ? plan(*options) : absl::StatusOr<std::vector<PlanRow>>(options.status());
-  if (!rows.ok()) {
-    fmt::print(stderr, "error: {}\n", std::string(rows.status().message()));
-    return kExitBadInput;
-  }
-  print_plan(*options, *rows);
-  return 0;
+  const PlanOptions options = parse_options(argc, argv);
+  absl::StatusOr<std::vector<PlanRow>> rows = plan(options);
+  if (!rows.ok()) cli::usage_error(std::string(rows.status().message()));
+  print_plan(options, *rows);
+  return cli::kExitOk;
 }
 
 }  // namespace

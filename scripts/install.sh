@@ -21,10 +21,14 @@
 # link flags.
 set -euo pipefail
 
-usage="usage: install.sh --prefix DIR [--pkgconfigdir DIR]"
+# The tools' convention (examples/cli/cli.h): --help on stdout, exit 0; a
+# usage error is one `error:` line on stderr, exit 2.
+usage() {
+  echo "usage: $0 --prefix DIR [--pkgconfigdir DIR]"
+  echo "Installs pagefrag's headers, pagefrag.pc and the CMake package under DIR."
+}
 usage_error() {
-  echo "error: $1" >&2
-  echo "$usage" >&2
+  echo "error: $*" >&2
   exit 2
 }
 
@@ -32,15 +36,15 @@ prefix=""
 pcdir=""
 while (($#)); do
   case $1 in
-    --prefix) (($# >= 2)) || usage_error "--prefix needs a directory"; prefix=$2; shift 2 ;;
+    --prefix) (($# >= 2)) || usage_error "--prefix needs a value: --prefix DIR"; prefix=$2; shift 2 ;;
     --prefix=*) prefix=${1#--prefix=}; shift ;;
-    --pkgconfigdir) (($# >= 2)) || usage_error "--pkgconfigdir needs a directory"; pcdir=$2; shift 2 ;;
+    --pkgconfigdir) (($# >= 2)) || usage_error "--pkgconfigdir needs a value"; pcdir=$2; shift 2 ;;
     --pkgconfigdir=*) pcdir=${1#--pkgconfigdir=}; shift ;;
-    -h | --help) echo "$usage"; exit 0 ;;
-    *) usage_error "unknown argument '$1'" ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage_error "unknown argument '$1': expected --prefix DIR [--pkgconfigdir DIR] (see --help)" ;;
   esac
 done
-[[ -n "$prefix" ]] || usage_error "--prefix is required"
+[[ -n "$prefix" ]] || usage_error "--prefix DIR is required (see --help)"
 mkdir -p "$prefix"
 prefix=$(cd "$prefix" && pwd)
 pcdir=${pcdir:-$prefix/share/pkgconfig}

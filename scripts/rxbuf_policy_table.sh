@@ -11,7 +11,15 @@
 # equal to this output.
 set -euo pipefail
 
-plan=${1:?usage: rxbuf_policy_table.sh PATH_TO_RXBUF_PLAN}
+# The tools' convention (examples/cli/cli.h): --help exits 0, a usage error
+# is one `error:` line and exit 2.
+case "${1:-}" in
+  -h | --help) echo "usage: $0 PATH_TO_RXBUF_PLAN   (prints the Markdown table)"; exit 0 ;;
+  "" | -*) echo "error: expected the path of rxbuf_plan as the only argument (see --help)" >&2; exit 2 ;;
+esac
+(($# == 1)) || { echo "error: expected one argument, got $#" >&2; exit 2; }
+plan=$1
+[[ -x "$plan" ]] || { echo "error: '$plan' is not an executable rxbuf_plan" >&2; exit 2; }
 
 field() {  # json key
   sed -E "s/.*\"$2\":\"?([^,\"}]*).*/\1/" <<<"$1"

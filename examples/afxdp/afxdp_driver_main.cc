@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // examples/afxdp/afxdp_driver_main.cc: runs AfXdpDriver on one interface queue.
 //
-//   afxdp_driver --ifname=veth0 --count=100000 [--echo] [--progress_file=F]
+//   afxdp_driver --ifname=veth0 --count=100000 [--echo] [--progress-file=F]
 //
 // Receives (and with --echo sends back) the live test's datagrams, then shuts
 // down and checks that every fragment and page went back. Prints the driver,
-// pool and kernel counters, and last a one-line summary. Exit status: 0 all
-// datagrams verified and nothing leaked, 1 a check failed, 2 bad flags,
-// 3 the environment cannot run AF_XDP (not root, no AF_XDP in the kernel).
+// pool and kernel counters, and last a one-line summary. Flags and exit
+// status follow the tools' convention (examples/cli/cli.h): 0 all datagrams
+// verified and nothing leaked, 1 a check failed, 2 a usage error (including
+// an interface that does not exist), and one more: 3 the environment cannot
+// run AF_XDP (not root, no AF_XDP in the kernel), which tests read as "skip".
 #include <absl/flags/flag.h>
-#include <absl/flags/parse.h>
 #include <fmt/format.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include <string>
 
 #include "afxdp_driver.h"
+#include "examples/cli/cli.h"
 #include "progress.h"
 
 ABSL_FLAG(std::string, ifname, "", "interface to bind");
@@ -29,9 +31,10 @@ ABSL_FLAG(std::uint32_t, mtu, 1500, "MTU the RX buffers are laid out for");
 ABSL_FLAG(std::uint64_t, page_size, 65536, "pool page bytes");
 ABSL_FLAG(std::uint32_t, ring_size, 2048, "entries per AF_XDP ring");
 ABSL_FLAG(bool, echo, false, "send every verified datagram back");
-ABSL_FLAG(std::uint32_t, port, 9999, "UDP destination port of the test traffic");
-ABSL_FLAG(std::uint64_t, count, 0, "stop after this many distinct datagrams (0: until SIGINT)");
-ABSL_FLAG(double, timeout_s, 60, "fail when not done after this long");
+ABSL_FLAG(std::uint32_t, port, 9999, "UDP destination port of the test traffic, 0..65535");
+ABSL_FLAG(std::uint64_t, count, 0,
+          "stop after this many distinct datagrams, 0..2^27 (0: until SIGINT)");
+ABSL_FLAG(double, timeout_s, 60, "fail when not done after this many seconds, > 0, <= 86400");
 ABSL_FLAG(std::string, progress_file, "", "shared progress file for the sender");
 ABSL_FLAG(bool, check_guards, true, "paint fragments and check bytes outside frames");
 ABSL_FLAG(bool, allow_link_mtu_above_layout, false,
@@ -40,6 +43,12 @@ ABSL_FLAG(bool, probe, false, "only check that this process may open AF_XDP sock
 
 namespace {
 
+namespace cli = pagefrag::cli;
+
+constexpr int kExitCannotRun = 3;
+// The driver keeps one byte per expected sequence number.
+constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 27;
+
 volatile std::sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
@@ -47,13 +56,13 @@ void on_signal(int) { g_stop = 1; }
 int probe_af_xdp() {
   if (::geteuid() != 0) {
     std::fprintf(stderr, "afxdp_driver: needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF)\n");
-    return 3;
+    return kExitCannotRun;
   }
   const int fd = ::socket(AF_XDP, SOCK_RAW, 0);
   if (fd < 0) {
     std::fprintf(stderr, "afxdp_driver: cannot open an AF_XDP socket: %s%s\n", std::strerror(errno),
                  errno == EAFNOSUPPORT ? " (kernel built without CONFIG_XDP_SOCKETS)" : "");
-    return 3;
+    return kExitCannotRun;
   }
   ::close(fd);
   return 0;
@@ -140,21 +149,33 @@ void print_summary(const afxdp::AfXdpDriver& d, const afxdp::LeakReport& leaks, 
       leaks.frags_in_flight + static_cast<std::uint64_t>(leaks.pool_inflight));
 }
 
+// Parses and range-checks the flags; exits 0 for --help, 2 for a bad one.
+void parse_flags(int argc, char** argv) {
+  cli::parse_flags(argc, argv,
+                   {.name = "afxdp_driver",
+                    .synopsis = "The AF_XDP example driver on one interface queue (root).",
+                    .details = "Exit status 3: this process cannot open AF_XDP sockets."});
+  if (absl::GetFlag(FLAGS_probe)) return;
+  if (absl::GetFlag(FLAGS_ifname).empty()) cli::usage_error("--ifname is required");
+  cli::require_range("--port", absl::GetFlag(FLAGS_port), 0, 65535);
+  cli::require_range("--count", absl::GetFlag(FLAGS_count), 0, kMaxCount);
+  const double timeout = absl::GetFlag(FLAGS_timeout_s);
+  if (!(timeout > 0))
+    cli::usage_error(fmt::format("--timeout-s={} is invalid: expected > 0", timeout));
+  cli::require_finite("--timeout-s", timeout, 0, 86400);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  parse_flags(argc, argv);
   if (int rc = probe_af_xdp(); rc != 0 || absl::GetFlag(FLAGS_probe)) return rc;
-  if (absl::GetFlag(FLAGS_ifname).empty() || absl::GetFlag(FLAGS_port) > 65535) {
-    std::fprintf(stderr, "afxdp_driver: --ifname is required and --port must be 0..65535\n");
-    return 2;
-  }
   afxdp::Progress* progress = nullptr;
   if (!absl::GetFlag(FLAGS_progress_file).empty()) {
     auto mapped = afxdp::map_progress(absl::GetFlag(FLAGS_progress_file));
     if (!mapped.ok()) {
-      std::fprintf(stderr, "afxdp_driver: %s\n", mapped.status().ToString().c_str());
-      return 2;
+      std::fprintf(stderr, "error: --progress-file: %s\n", mapped.status().ToString().c_str());
+      return cli::kExitUsage;
     }
     progress = *mapped;
   }
@@ -162,11 +183,21 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   auto driver = afxdp::AfXdpDriver::create(options_from_flags());
   if (!driver.ok()) {
-    std::fprintf(stderr, "afxdp_driver: %s\n", driver.status().ToString().c_str());
-    return driver.status().code() == absl::StatusCode::kFailedPrecondition ? 3 : 2;
+    std::fprintf(stderr, "error: %s\n", driver.status().ToString().c_str());
+    switch (driver.status().code()) {
+      case absl::StatusCode::kFailedPrecondition:
+        return kExitCannotRun;
+      case absl::StatusCode::kInvalidArgument:
+      case absl::StatusCode::kNotFound:
+      case absl::StatusCode::kOutOfRange:
+        return cli::kExitUsage;  // a flag's value (interface, MTU, sizes) is wrong
+      default:
+        return cli::kExitFailure;
+    }
   }
   const absl::Status run = (*driver)->run(
-      g_stop, std::chrono::milliseconds(static_cast<long>(absl::GetFlag(FLAGS_timeout_s) * 1000)),
+      g_stop,
+      std::chrono::milliseconds(static_cast<std::int64_t>(absl::GetFlag(FLAGS_timeout_s) * 1000)),
       progress);
   if (!run.ok()) std::fprintf(stderr, "afxdp_driver: %s\n", run.ToString().c_str());
   const xdp_statistics kernel = (*driver)->kernel_stats().value_or(xdp_statistics{});
@@ -175,5 +206,5 @@ int main(int argc, char** argv) {
   const bool ok = run.ok() && passed(**driver, leaks, kernel, absl::GetFlag(FLAGS_count));
   print_counters(**driver, kernel);
   print_summary(**driver, leaks, ok);
-  return ok ? 0 : 1;
+  return ok ? cli::kExitOk : cli::kExitFailure;
 }

@@ -8,9 +8,10 @@
 // --window datagrams are outstanding: not yet verified by the driver
 // (progress file) or, with --echo, not yet echoed back. With --echo every
 // echo is checked against the pattern and counted once. Exits 0 only when
-// every datagram was confirmed (and, with --echo, every echo arrived intact).
+// every datagram was confirmed (and, with --echo, every echo arrived intact);
+// flags and exit status follow the tools' convention (examples/cli/cli.h):
+// 1 a check failed, 2 a usage error.
 #include <absl/flags/flag.h>
-#include <absl/flags/parse.h>
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
@@ -27,19 +28,22 @@
 #include <thread>
 #include <vector>
 
+#include "examples/cli/cli.h"
 #include "progress.h"
 #include "wire.h"
 
 ABSL_FLAG(std::string, target, "", "driver's IPv4 address");
-ABSL_FLAG(std::uint32_t, port, 9999, "UDP port (source and destination)");
-ABSL_FLAG(std::uint32_t, count, 100000, "datagrams to send");
-ABSL_FLAG(std::uint32_t, mtu, 1500, "link MTU: the largest payload is mtu - 28");
-ABSL_FLAG(std::uint32_t, window, 256, "most datagrams outstanding at once");
+ABSL_FLAG(std::uint32_t, port, 9999, "UDP port (source and destination), 0..65535");
+ABSL_FLAG(std::uint32_t, count, 100000, "datagrams to send, 1..2^27");
+ABSL_FLAG(std::uint32_t, mtu, 1500, "link MTU, 68..9000: the largest payload is mtu - 28");
+ABSL_FLAG(std::uint32_t, window, 256, "most datagrams outstanding at once, >= 1");
 ABSL_FLAG(bool, echo, false, "expect every datagram back and verify it");
 ABSL_FLAG(std::string, progress_file, "", "shared progress file of the driver");
-ABSL_FLAG(double, timeout_s, 20, "give up after this long without progress");
+ABSL_FLAG(double, timeout_s, 20, "give up after this many seconds without progress, > 0, <= 86400");
 
 namespace {
+
+namespace cli = pagefrag::cli;
 
 using Clock = std::chrono::steady_clock;
 
@@ -196,20 +200,31 @@ bool wait_until_ready(afxdp::Progress* progress) {
   return true;
 }
 
+// Parses and range-checks the flags; exits 0 for --help, 2 for a bad one.
+void parse_flags(int argc, char** argv) {
+  cli::parse_flags(argc, argv,
+                   {.name = "afxdp_peer",
+                    .synopsis = "The AF_XDP live test's traffic source and echo checker.",
+                    .details = ""});
+  cli::require_range("--port", absl::GetFlag(FLAGS_port), 0, 65535);
+  cli::require_range("--count", absl::GetFlag(FLAGS_count), 1, std::uint64_t{1} << 27);
+  cli::require_range("--mtu", absl::GetFlag(FLAGS_mtu), 68, 9000);
+  cli::require_range("--window", absl::GetFlag(FLAGS_window), 1, ~std::uint32_t{0});
+  const double timeout = absl::GetFlag(FLAGS_timeout_s);
+  if (!(timeout > 0))
+    cli::usage_error(fmt::format("--timeout-s={} is invalid: expected > 0", timeout));
+  cli::require_finite("--timeout-s", timeout, 0, 86400);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
-  if (absl::GetFlag(FLAGS_mtu) < 68 || absl::GetFlag(FLAGS_mtu) > 9000 ||
-      absl::GetFlag(FLAGS_window) == 0) {
-    std::fprintf(stderr, "peer: --mtu %u / --window %u: expected 68..9000 and >= 1\n",
-                 absl::GetFlag(FLAGS_mtu), absl::GetFlag(FLAGS_window));
-    return 2;
-  }
+  parse_flags(argc, argv);
   auto progress = afxdp::map_progress(absl::GetFlag(FLAGS_progress_file));
   if (!progress.ok()) {
-    std::fprintf(stderr, "peer: %s\n", std::string(progress.status().message()).c_str());
-    return 2;
+    std::fprintf(stderr, "error: --progress-file: %s\n",
+                 std::string(progress.status().message()).c_str());
+    return cli::kExitUsage;
   }
   if (!wait_until_ready(*progress)) {
     std::fprintf(stderr, "peer: the driver never reported ready\n");

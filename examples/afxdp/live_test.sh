@@ -110,7 +110,7 @@ run_mode() {  # rx | echo
   [[ $mode == echo ]] && echo_flag=true
   echo "=== $mode: $count datagrams, MTU $mtu"
   ip netns exec "$ns_drv" "$driver" --ifname="$veth_drv" --mtu="$mtu" --count="$count" \
-    --echo="$echo_flag" --progress_file="$progress" --timeout_s=120 >"$tmp/driver-$mode.log" 2>&1 &
+    --echo="$echo_flag" --progress-file="$progress" --timeout-s=120 >"$tmp/driver-$mode.log" 2>&1 &
   driver_pid=$!
   if ! wait_ready "$progress"; then
     wait "$driver_pid" || driver_rc=$?
@@ -120,7 +120,7 @@ run_mode() {  # rx | echo
     fail "$mode: the driver did not start"
   fi
   ip netns exec "$ns_peer" "$peer" --target="$ip_drv" --count="$count" --mtu="$mtu" \
-    --echo="$echo_flag" --progress_file="$progress" --timeout_s=20 >"$tmp/peer-$mode.log" 2>&1 ||
+    --echo="$echo_flag" --progress-file="$progress" --timeout-s=20 >"$tmp/peer-$mode.log" 2>&1 ||
     peer_rc=$?
   ((peer_rc == 0)) || kill -INT "$driver_pid" 2>/dev/null || true
   wait "$driver_pid" || driver_rc=$?
@@ -147,12 +147,12 @@ self_check() {
   echo "  refused as expected (exit $rc): $out"
   ((rc == 2)) && [[ $out == *"expected at most $layout"* ]] || fail "the driver did not refuse MTU $big"
   ip netns exec "$ns_drv" "$driver" --ifname="$veth_drv" --mtu="$layout" --count=400 \
-    --allow_link_mtu_above_layout --progress_file="$progress" --timeout_s=30 \
+    --allow-link-mtu-above-layout --progress-file="$progress" --timeout-s=30 \
     >"$tmp/driver-check.log" 2>&1 &
   driver_pid=$!
   wait_ready "$progress" || fail "self-check: the driver did not start"
   ip netns exec "$ns_peer" "$peer" --target="$ip_drv" --count=400 --mtu="$big" \
-    --progress_file="$progress" --timeout_s=1 >/dev/null 2>&1 || true
+    --progress-file="$progress" --timeout-s=1 >/dev/null 2>&1 || true
   kill -INT "$driver_pid"
   rc=0
   wait "$driver_pid" || rc=$?

@@ -30,6 +30,14 @@ struct ManaLimits {
   static constexpr std::uint32_t kDefaultQueues = 16;
 };
 
+// The RX ring rule as a predicate: a power of two in 128..8192. The tools
+// (mana_driver, rxbuf_plan) check their --queue-size with it;
+// tests/mana:limits_test checks ManaPort::create() accepts exactly these.
+constexpr bool valid_rx_queue_size(std::uint64_t n) noexcept {
+  return pagefrag::is_power_of_two(n) && n >= ManaLimits::kMinRxQueueSize &&
+         n <= ManaLimits::kMaxRxQueueSize;
+}
+
 // OkStatus when n is a power of two in lo..hi, otherwise InvalidArgument
 // "<what> = n; expected a power of two in lo..hi". Any thread.
 inline absl::Status validate_ring_size(std::string_view what, std::uint64_t n, std::uint32_t lo,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # The AF_XDP example driver builds outside Bazel: install pagefrag with
-# scripts/install.sh to a temporary prefix, copy the driver's sources (and
-# nothing else of the tree) next to it, check that they include only public
+# scripts/install.sh to a temporary prefix, copy the driver's sources and the
+# tools' flag helper (examples/cli/, compiled along) and nothing else of the
+# tree next to it, check that they include only public
 # pagefrag headers (nothing under pagefrag/mana/ or any internal/), build the
 # driver and its peer with plain g++ and pkg-config, and run both far enough
 # to see them parse flags and report a bad setup with a clear message.
@@ -17,8 +18,9 @@ fail() { echo "FAIL: $*"; exit 1; }
 bash "$root/scripts/install.sh" --prefix "$work/prefix" >/dev/null
 export PKG_CONFIG_PATH=$work/prefix/share/pkgconfig
 
-mkdir "$work/src"
+mkdir -p "$work/src/examples/cli"
 cp "$root"/examples/afxdp/*.h "$root"/examples/afxdp/*.cc "$work/src/"
+cp "$root"/examples/cli/cli.h "$root"/examples/cli/cli.cc "$work/src/examples/cli/"
 cd "$work/src"
 if grep -nE '#include [<"]pagefrag/(mana/|.*internal/)' ./*.h ./*.cc; then
   fail "the driver includes non-public pagefrag headers (above)"
@@ -28,14 +30,25 @@ for header in $uses; do
   [[ -f "$work/prefix/include/$header" ]] || fail "$header is not an installed header"
 done
 
-flags=(-std=c++20 -O1 -Wall -Wextra -Wpedantic -Werror)
+flags=(-std=c++20 -O1 -Wall -Wextra -Wpedantic -Werror -I.)
+cli_libs="absl_flags absl_flags_reflection absl_strings"
 # shellcheck disable=SC2046  # pkg-config prints lists of flags
 g++ "${flags[@]}" $(pkg-config --cflags pagefrag libxdp) \
-  afxdp_driver_main.cc afxdp_driver.cc xsk_port.cc -o afxdp_driver \
-  $(pkg-config --libs pagefrag libxdp libbpf absl_flags_parse)
+  afxdp_driver_main.cc afxdp_driver.cc xsk_port.cc examples/cli/cli.cc -o afxdp_driver \
+  $(pkg-config --libs pagefrag libxdp libbpf $cli_libs)
 # shellcheck disable=SC2046
-g++ "${flags[@]}" $(pkg-config --cflags pagefrag) afxdp_peer.cc -o afxdp_peer \
-  $(pkg-config --libs pagefrag absl_flags_parse)
+g++ "${flags[@]}" $(pkg-config --cflags pagefrag) afxdp_peer.cc examples/cli/cli.cc -o afxdp_peer \
+  $(pkg-config --libs pagefrag $cli_libs)
+
+# The tools' convention holds in this build too: --help exits 0, an unknown
+# flag exits 2 with one error: line.
+for tool in ./afxdp_driver ./afxdp_peer; do
+  "$tool" --help | grep -q -- '--timeout-s=NUMBER' || fail "$tool --help"
+  rc=0
+  err=$("$tool" --bogus 2>&1 >/dev/null) || rc=$?
+  ((rc == 2)) && [[ $err == "error: unknown flag --bogus"* && $(wc -l <<<"$err") == 1 ]] ||
+    fail "$tool --bogus: exit $rc: $err"
+done
 
 # A bad setup is reported, not crashed on: exit 2 (bad interface) or 3 (this
 # process may not open AF_XDP sockets), each with its reason.
@@ -48,6 +61,6 @@ case $rc in
 esac
 rc=0
 out=$(./afxdp_peer --mtu=1 2>&1) || rc=$?
-((rc == 2)) && [[ $out == *"--mtu 1"* ]] || fail "peer exit $rc on --mtu=1: $out"
+((rc == 2)) && [[ $out == *"--mtu=1 "* ]] || fail "peer exit $rc on --mtu=1: $out"
 echo "pkg_config_build_test: driver and peer built with g++ and pkg-config pagefrag" \
   "($(echo "$uses" | wc -l) public pagefrag headers), setup errors reported"

@@ -1,35 +1,87 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# //examples:mana_driver as a user runs it: a verified run whose --json last
-# line carries every documented key and balances, and bad flags that exit 2
-# with an error: line.
+# //examples:mana_driver as a user runs it, under the tools' convention
+# (examples/cli/cli.h): --json prints exactly one JSON document on stdout
+# (the report on stderr) that parses and balances; --help exits 0; every
+# usage error exits 2 with exactly one `error:` line; every XDP verdict's
+# frames are accounted for (aborted drops, TX frames discarded at a
+# reconfiguration reported).
 set -euo pipefail
 bin=$1
 fail() { echo "FAIL: $*"; exit 1; }
+tmp=${TEST_TMPDIR:-$(mktemp -d)}
 
-out=$("$bin" --packets=20000 --queues=2 --queue-size=256 --xdp=redirect --json)
-json=$(tail -n 1 <<<"$out")
+# jq-like field access with python3 (a JSON parser, not a regexp).
+field() {  # json key [key...]
+  python3 -c 'import json,sys
+v=json.loads(sys.argv[1])
+for k in sys.argv[2:]: v=v[k]
+print(v)' "$@"
+}
+
+# One verified run: stdout must be one JSON document and nothing else.
+"$bin" --packets=20000 --queues=2 --queue-size=256 --xdp=redirect --json >"$tmp/out" 2>"$tmp/err"
+python3 -m json.tool "$tmp/out" >/dev/null || fail "stdout is not one JSON document: $(cat "$tmp/out")"
+[[ $(wc -l <"$tmp/out") == 1 ]] || fail "stdout has more than the JSON line"
+json=$(cat "$tmp/out")
 for key in packets_sent packets_received packets_dropped drops_by_reason corrupt leaked_pages \
            leaked_mappings inflight_pages frags_per_page truesize_per_packet queue_bytes \
-           reconfigurations failed_reconfigurations mpps; do
-  grep -q "\"$key\":" <<<"$json" || fail "--json lacks $key: $json"
+           reconfigurations failed_reconfigurations mpps verified_sink verified_wire \
+           tx_discarded tx_errors result; do
+  field "$json" "$key" >/dev/null || fail "--json lacks $key: $json"
 done
-num() { grep -oE "\"$1\":[0-9.]+" <<<"$json" | head -n 1 | cut -d: -f2; }
-[[ $(num packets_sent) == 20000 ]] || fail "packets_sent $(num packets_sent)"
-(( $(num packets_received) + $(num packets_dropped) == 20000 )) || fail "unbalanced: $json"
-[[ $(num corrupt) == 0 && $(num leaked_pages) == 0 && $(num leaked_mappings) == 0 ]] ||
+[[ $(field "$json" packets_sent) == 20000 ]] || fail "packets_sent: $json"
+(( $(field "$json" packets_received) + $(field "$json" packets_dropped) == 20000 )) ||
+  fail "unbalanced: $json"
+[[ $(field "$json" corrupt) == 0 && $(field "$json" leaked_pages) == 0 &&
+   $(field "$json" leaked_mappings) == 0 && $(field "$json" result) == PASS ]] ||
   fail "corrupt or leaked: $json"
-grep -q "result *PASS" <<<"$out" || fail "no PASS line"
+grep -q "result *PASS" "$tmp/err" || fail "no PASS line in the report on stderr"
 
-for bad in "--packet-size=huge" "--xdp=maybe" "--policy=nope" "--dma=fast" "--queues=0" \
-           "--queue-size=1000" "--page-size=5000" "--inject=alloc:2" "--inject=foo:0.1" \
-           "--no-such-flag=1" "--mtu=9000 --xdp=pass"; do
+# Without --json the report is on stdout.
+"$bin" --packets=2000 --queues=1 --queue-size=128 | grep -q "result *PASS" ||
+  fail "no report on stdout without --json"
+
+# Received frames reconcile with the checks: every one verified at the sink
+# or on the wire, or an XDP TX frame discarded unsent when its queue was
+# rebuilt (tx_discarded) or failed by the device (tx_errors).
+reconciles() {  # json
+  local j=$1
+  (( $(field "$j" packets_received) == $(field "$j" verified_sink) + $(field "$j" verified_wire) +
+     $(field "$j" corrupt) + $(field "$j" tx_discarded) + $(field "$j" tx_errors) ))
+}
+json=$("$bin" --packets=30000 --queues=2 --queue-size=256 --xdp=tx --reconfigure=12 --json 2>/dev/null)
+reconciles "$json" || fail "tx + reconfigure does not reconcile: $json"
+(( $(field "$json" verified_wire) > 0 )) || fail "no XDP_TX frame reached the wire: $json"
+
+# --xdp=aborted: the odd sequence numbers are aborted (dropped, counted).
+json=$("$bin" --packets=4000 --queues=1 --queue-size=128 --xdp=aborted --json 2>/dev/null)
+[[ $(field "$json" drops_by_reason xdp_aborted) == 2000 && $(field "$json" verified_sink) == 2000 ]] ||
+  fail "--xdp=aborted: $json"
+reconciles "$json" || fail "--xdp=aborted does not reconcile: $json"
+
+# --help: usage on stdout, exit 0.
+out=$("$bin" --help) || fail "--help exit $?"
+grep -q -- '--queue-size=N' <<<"$out" && grep -q -- '--xdp=TEXT' <<<"$out" || fail "--help: $out"
+
+# Usage errors: exit 2, nothing on stdout, exactly one line on stderr.
+cases=0
+for bad in "--bogus" "--packet-size=huge" "--xdp=maybe" "--policy=nope" "--dma=fast" "--queues=0" \
+           "--queue-size=1000" "--queue-size=64" "--page-size=5000" "--inject=alloc:2" \
+           "--inject=foo:0.1" "--inject=alloc:nan" "--inject=dma-map:inf" "--inject=bad-cqe:-0.1" \
+           "--no-such-flag=1" "--mtu=9000 --xdp=pass" "--mtu=-1" "--mtu=abc" \
+           "--packets=18446744073709551616" "--seed=99999999999999999999" "--json=maybe" \
+           "--queue_size=256x" "stray" "--mtu"; do
   set +e
   # shellcheck disable=SC2086
-  err=$("$bin" $bad --packets=10 2>&1 >/dev/null)
+  "$bin" $bad --packets=10 >"$tmp/out" 2>"$tmp/err"
   rc=$?
   set -e
-  [[ $rc == 2 ]] || fail "$bad: exit $rc, expected 2"
-  grep -q '^error: ' <<<"$err" || fail "$bad: no error: line ($err)"
+  [[ $rc == 2 ]] || fail "$bad: exit $rc, expected 2 ($(cat "$tmp/err"))"
+  [[ ! -s "$tmp/out" ]] || fail "$bad: wrote to stdout"
+  [[ $(wc -l <"$tmp/err") == 1 ]] && grep -q '^error: ' "$tmp/err" ||
+    fail "$bad: not exactly one error: line ($(cat "$tmp/err"))"
+  cases=$((cases + 1))
 done
-echo "mana_driver_cli_test: verified run, json keys, 11 bad-flag cases"
+echo "mana_driver_cli_test: verified runs, one JSON document, reconciled XDP TX/aborted, --help," \
+  "$cases usage errors"

@@ -2,9 +2,10 @@
 // tests/mana/mana_rig.h: a ManaPort over HeapProvider, MockDma and the
 // simulated device, with frames whose every byte the test can predict.
 //
-// The oracle is independent of the driver: make_frame() derives every byte
-// from (seq, len), and frame_ok() regenerates the frame from the header it
-// received and compares all of it.
+// The oracle is independent of the driver and shared with the demo
+// (examples/mana/frame.h): make_frame() derives every byte from (seq, len),
+// and frame_ok() recomputes the frame from the header it received and
+// compares all of it, a word at a time.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -15,10 +16,14 @@
 #include <memory>
 #include <vector>
 
+// queue.h names pagefrag::MockDma without including it: include it first.
+// clang-format off
 #include "pagefrag/dma/mock_dma.h"
+#include "pagefrag/memory/heap_provider.h"
+#include "examples/mana/frame.h"
 #include "examples/mana/port.h"
 #include "examples/mana/sim/sim_device.h"
-#include "pagefrag/memory/heap_provider.h"
+// clang-format on
 
 namespace mana::testing {
 
@@ -27,29 +32,15 @@ using namespace pagefrag;  // NOLINT: tests name the library types unqualified
 using Device = sim::SimDevice<MockDma>;
 using Port = ManaPort<HeapProvider, MockDma, Device>;
 
-inline std::byte frame_byte(std::uint64_t seq, std::uint32_t i) {
-  return static_cast<std::byte>((seq * 13 + i * 251 + (i >> 9)) & 0xFF);
-}
+// The frame oracle is the demo's (examples/mana/frame.h), under seed 0.
+inline constexpr std::uint64_t kRigSeed = 0;
 
 inline std::vector<std::byte> make_frame(std::uint64_t seq, std::uint32_t len) {
-  std::vector<std::byte> f(len);
-  for (std::uint32_t i = 0; i < len; ++i) f[i] = frame_byte(seq, i);
-  if (len >= 12) {
-    std::memcpy(f.data(), &seq, 8);
-    std::memcpy(f.data() + 8, &len, 4);
-  }
-  return f;
+  return frame::make_frame(kRigSeed, seq, len);
 }
 
 inline bool frame_ok(const std::byte* p, std::uint32_t len) {
-  if (len < 12) return false;
-  std::uint64_t seq = 0;
-  std::uint32_t flen = 0;
-  std::memcpy(&seq, p, 8);
-  std::memcpy(&flen, p + 8, 4);
-  if (flen != len) return false;
-  const std::vector<std::byte> want = make_frame(seq, len);
-  return std::memcmp(want.data(), p, len) == 0;
+  return frame::frame_ok(p, len, kRigSeed);
 }
 
 struct RigOptions {

@@ -120,6 +120,9 @@ check_error --page-size 4096..1048576 --page-size=12288
 check_error --page-size 4096..1048576 --page-size=2048
 check_error --queue-size 128..8192 --queue-size=100
 check_error --queue-size 128..8192 --queue-size=9000
+check_error --queue-size "power of two in 128..8192" --queue-size=1000
+check_error --queue-size "power of two in 128..8192" --queue-size=3072
+check_error --queue-size 0..4294967295 --queue-size=4294967296
 check_error --queues 1..64 --queues=0
 check_error --queues 1..64 --queues=65
 check_error --adapter-mtu 82..65549 --adapter-mtu=50
@@ -131,11 +134,29 @@ check_error --mtu 0..4294967295 --mtu=-1
 check_error --page-size 0.. --page-size=4k
 check_error --xdp "true or false" --xdp=maybe
 check_error --bogus --page-size --bogus=1
+check_error --bogus --help --bogus
 check_error --mtu --mtu= --mtu
-check_error stray "--flags" stray
+check_error stray "--flag=value" stray
+check_error --json "true or false" --json=2
 
+# --help: usage on stdout, every flag listed, exit 0.
 checks=$((checks + 1))
-"$plan" --help | grep -q -- '--max-order' || fail "--help"
+help=$("$plan" --help)
+rc=$?
+((rc == 0)) && grep -q -- '--max-order=N' <<<"$help" && grep -q -- '--queue-size=N' <<<"$help" ||
+  fail "--help: rc $rc"$'\n'"$help"
+
+# --json: exactly one JSON document (an array, one object per MTU), the
+# same objects --format=json prints one per line.
+checks=$((checks + 1))
+doc=$("$plan" --json --page-size=4096 --mtu=1500,9000)
+lines=$("$plan" --format=json --page-size=4096 --mtu=1500,9000)
+python3 - "$doc" "$lines" <<'PY' || fail "--json is not the --format=json objects as one array: $doc"
+import json, sys
+doc = json.loads(sys.argv[1])
+lines = [json.loads(l) for l in sys.argv[2].splitlines()]
+assert isinstance(doc, list) and len(doc) == 2 and doc == lines, (doc, lines)
+PY
 
 if ((failures)); then
   echo "rxbuf_plan_test: $failures of $checks checks failed"

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// examples/mana/traffic.cc: generator, XDP programs, reconfiguration loop and
+// verifier of the mana_driver demo (see traffic.h).
+#include "examples/mana/traffic.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <thread>
+
+namespace mana::demo {
+namespace {
+
+bool odd_seq(const XdpBuff& x) { return (std::to_integer<unsigned>(x.data[0]) & 1) != 0; }
+
+std::uint32_t frame_size(const TrafficConfig& c, std::mt19937_64& rng) {
+  switch (c.size_mode) {
+    case SizeMode::kFixed:
+      return c.fixed_size;
+    case SizeMode::kImix: {  // 7:4:1 of 64, 576, 1500-byte IP packets
+      const std::uint64_t r = rng() % 12;
+      return std::min<std::uint32_t>(c.max_frame, r < 7 ? 64 : r < 11 ? 590 : 1514);
+    }
+    case SizeMode::kRandom:
+      return kMinFrame + static_cast<std::uint32_t>(rng() % (c.max_frame - kMinFrame + 1));
+  }
+  return kMinFrame;
+}
+
+// One random MTU / XDP / full-page change. Returns whether it succeeded.
+bool reconfigure_once(Port& port, const TrafficConfig& c, std::mt19937_64& rng) {
+  static constexpr std::uint32_t kMtus[] = {576, 1280, 1500, 1700, 2000, 3000, 4000, 9000};
+  switch (rng() % 4) {
+    case 0:
+    case 1:
+      return port.set_mtu(kMtus[rng() % std::size(kMtus)]).ok();
+    case 2:
+      if (port.xdp_attached()) return port.set_xdp({}).ok();
+      return port.set_xdp(make_program(c.xdp == XdpMode::kNone ? XdpMode::kPass : c.xdp, c.queues))
+          .ok();
+    default:
+      return port.set_full_page(!port.full_page()).ok();
+  }
+}
+
+void generate(Device& dev, const TrafficConfig& c, std::atomic<std::uint64_t>& progress) {
+  std::mt19937_64 rng(c.seed);
+  std::vector<std::byte> frame(65536);
+  constexpr std::uint32_t kBurst = 32;
+  for (std::uint64_t seq = 0; seq < c.packets;) {
+    const auto q = static_cast<std::uint32_t>((seq / kBurst) % c.queues);
+    const std::uint64_t end = std::min<std::uint64_t>(c.packets, seq + kBurst);
+    for (; seq < end; ++seq) {
+      const std::span<std::byte> f(frame.data(), frame_size(c, rng));
+      frame::write_frame(f, c.seed, seq);
+      // Back-pressure: wait (bounded) for a posted buffer, or for the queue
+      // to come back after a reconfiguration, rather than drop at once.
+      for (int spins = 0; spins < 20000 && (dev.rx_backpressure(q) || !dev.rx_steered(q));
+           ++spins) {
+        dev.process_tx(q);
+        std::this_thread::yield();
+      }
+      dev.offer_rx(q, f, static_cast<std::uint32_t>(frame::pattern_key(c.seed, seq)));
+    }
+    dev.flush_rx(q);
+    for (std::uint32_t t = 0; t < c.queues; ++t) dev.process_tx(t);  // XDP_TX / REDIRECT
+    progress.store(seq, std::memory_order_relaxed);
+  }
+  for (std::uint32_t q = 0; q < c.queues; ++q) dev.flush_rx(q);
+}
+
+void wait_accounted(Port& port, Device& dev, const TrafficConfig& c) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (std::uint32_t q = 0; q < c.queues; ++q) {
+      dev.flush_rx(q);
+      dev.process_tx(q);
+    }
+    const Totals t = account(port, dev);
+    if (t.received + t.dropped >= t.sent) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+void control_loop(Port& port, const TrafficConfig& c, const std::atomic<std::uint64_t>& progress,
+                  const std::atomic<bool>& done, Device& dev) {
+  std::mt19937_64 rng(c.seed ^ 0xC0FFEEull);
+  std::uint32_t next = 1;
+  auto last_print = std::chrono::steady_clock::now();
+  const auto start = last_print;
+  while (!done.load(std::memory_order_acquire) || next <= c.reconfigure) {
+    const std::uint64_t sent = progress.load(std::memory_order_relaxed);
+    if (next <= c.reconfigure && sent >= c.packets * next / (c.reconfigure + 1)) {
+      reconfigure_once(port, c, rng);
+      ++next;
+      continue;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_print >= std::chrono::seconds(2)) {
+      const double secs = std::chrono::duration<double>(now - start).count();
+      const Totals t = account(port, dev);
+      std::fprintf(stderr, "progress: %llu/%llu offered, %llu received, %.2f Mpps\n",
+                   static_cast<unsigned long long>(t.sent),
+                   static_cast<unsigned long long>(c.packets),
+                   static_cast<unsigned long long>(t.received), t.received / secs / 1e6);
+      last_print = now;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+}  // namespace
+
+XdpProgram make_program(XdpMode mode, std::uint32_t queues) {
+  switch (mode) {
+    case XdpMode::kNone:
+      return {};
+    case XdpMode::kPass:
+      return [](XdpBuff& x) {
+        if (x.data - x.data_hard_start < static_cast<std::ptrdiff_t>(kXdpTagLen)) {
+          return XdpAction::kAborted;
+        }
+        x.data -= kXdpTagLen;
+        std::memset(x.data, 0xA5, kXdpTagLen);
+        return XdpAction::kPass;
+      };
+    case XdpMode::kDrop:
+      return [](XdpBuff& x) { return odd_seq(x) ? XdpAction::kDrop : XdpAction::kPass; };
+    case XdpMode::kTx:
+      return [](XdpBuff& x) { return odd_seq(x) ? XdpAction::kPass : XdpAction::kTx; };
+    case XdpMode::kRedirect:
+      return [queues](XdpBuff& x) {
+        if (odd_seq(x)) return XdpAction::kPass;
+        x.redirect_queue = (x.rx_queue + 1) % queues;
+        return XdpAction::kRedirect;
+      };
+    case XdpMode::kAborted:
+      return [](XdpBuff& x) { return odd_seq(x) ? XdpAction::kAborted : XdpAction::kPass; };
+  }
+  return {};
+}
+
+PacketSink Verifier::sink() {
+  return [this](const RxPacket& p) {
+    if (frame::frame_ok(p.data, p.len, seed)) {
+      verified_sink.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    // The pass program pushed a tag into the headroom.
+    static const std::array<std::byte, kXdpTagLen> kTag = [] {
+      std::array<std::byte, kXdpTagLen> t;
+      t.fill(std::byte{0xA5});
+      return t;
+    }();
+    if (p.len > kXdpTagLen && std::memcmp(p.data, kTag.data(), kXdpTagLen) == 0 &&
+        frame::frame_ok(p.data + kXdpTagLen, p.len - kXdpTagLen, seed)) {
+      verified_sink.fetch_add(1, std::memory_order_relaxed);
+      tagged.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    corrupt.fetch_add(1, std::memory_order_relaxed);
+  };
+}
+
+void Verifier::watch_wire(Device& dev) {
+  dev.set_wire([this](std::uint32_t, std::span<const std::byte> f) {
+    const bool ok = frame::frame_ok(f.data(), static_cast<std::uint32_t>(f.size()), seed);
+    (ok ? verified_wire : corrupt).fetch_add(1, std::memory_order_relaxed);
+  });
+}
+
+Totals account(const Port& port, const Device& dev) {
+  Totals t;
+  const PortTotals pt = port.totals();
+  const std::uint64_t no_queue = dev.counters().frames_no_queue.load();
+  const std::uint64_t no_buffer = dev.counters().frames_no_buffer.load();
+  t.sent = dev.counters().frames_offered.load();
+  t.received = pt.rx_packets;
+  t.dropped = pt.rx_dropped + no_queue + no_buffer;
+  for (DropReason r : kAllDropReasons) {
+    t.drops.emplace_back(std::string(to_string(r)), pt.drops[static_cast<std::size_t>(r)]);
+  }
+  t.drops.emplace_back("device_no_queue", no_queue);
+  t.drops.emplace_back("device_no_buffer", no_buffer);
+  return t;
+}
+
+Totals run_traffic(Port& port, Device& dev, const TrafficConfig& c) {
+  std::atomic<std::uint64_t> progress{0};
+  std::atomic<bool> done{false};
+  const auto start = std::chrono::steady_clock::now();
+  std::thread control([&] { control_loop(port, c, progress, done, dev); });
+  generate(dev, c, progress);
+  progress.store(c.packets);
+  wait_accounted(port, dev, c);
+  done.store(true, std::memory_order_release);
+  control.join();
+  wait_accounted(port, dev, c);
+  Totals t = account(port, dev);
+  t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return t;
+}
+
+}  // namespace mana::demo

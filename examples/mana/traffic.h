@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// examples/mana/traffic.h: mana_driver's traffic: the generator that offers
+// frames to the simulated device, the XDP programs, the control thread's
+// random reconfigurations, and the verifier that checks every frame the
+// driver hands to the stack or transmits (frames from frame.h).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+// queue.h names pagefrag::MockDma without including it: include it first.
+// clang-format off
+#include "pagefrag/dma/mock_dma.h"
+#include "pagefrag/memory/heap_provider.h"
+#include "examples/mana/frame.h"
+#include "examples/mana/port.h"
+#include "examples/mana/sim/sim_device.h"
+// clang-format on
+
+namespace mana::demo {
+
+using Device = sim::SimDevice<pagefrag::MockDma>;
+using Port = ManaPort<pagefrag::HeapProvider, pagefrag::MockDma, Device>;
+
+inline constexpr std::uint32_t kMinFrame = 60;
+inline constexpr std::uint32_t kXdpTagLen = 16;  // what the pass program pushes
+
+enum class SizeMode { kFixed, kImix, kRandom };
+
+// The demo's XDP programs. Each keys its verdict on the frame's sequence
+// number (its first byte), so every verdict is taken on a known share.
+enum class XdpMode { kNone, kPass, kDrop, kTx, kRedirect, kAborted };
+inline constexpr std::string_view kXdpModeNames[] = {"none", "pass",     "drop",
+                                                     "tx",   "redirect", "aborted"};
+
+struct TrafficConfig {
+  std::uint64_t packets = 400000;
+  SizeMode size_mode = SizeMode::kImix;
+  std::uint32_t fixed_size = 0;
+  std::uint32_t max_frame = 1514;  // random/imix sizes stay below
+  std::uint32_t queues = 4;
+  XdpMode xdp = XdpMode::kNone;
+  std::uint32_t reconfigure = 0;  // random MTU/XDP/full-page changes
+  std::uint64_t seed = 1;
+};
+
+//   pass      pushes a 16-byte tag into the headroom (adjust_head), passes
+//   drop      drops odd sequence numbers, passes even ones
+//   tx        transmits even sequence numbers back out, passes odd ones
+//   redirect  sends even sequence numbers out of the next queue
+//   aborted   aborts odd sequence numbers (a program error), passes even
+XdpProgram make_program(XdpMode mode, std::uint32_t queues);
+
+// Checks every frame against the oracle; thread-safe counters.
+struct Verifier {
+  explicit Verifier(std::uint64_t seed) : seed(seed) {}
+  // The sink the port hands received frames to (poller threads).
+  PacketSink sink();
+  // Checks every frame the device puts on the wire (XDP TX / REDIRECT).
+  void watch_wire(Device& dev);
+
+  std::uint64_t seed;
+  std::atomic<std::uint64_t> verified_sink{0};
+  std::atomic<std::uint64_t> verified_wire{0};
+  std::atomic<std::uint64_t> corrupt{0};
+  std::atomic<std::uint64_t> tagged{0};
+};
+
+// Frames offered, received and dropped (by reason), read from the port and
+// the device.
+struct Totals {
+  std::uint64_t sent = 0;
+  std::uint64_t received = 0;
+  std::uint64_t dropped = 0;
+  std::vector<std::pair<std::string, std::uint64_t>> drops;
+  double seconds = 0;
+};
+Totals account(const Port& port, const Device& dev);
+
+// Runs the generator (this thread) and the control thread (reconfigurations,
+// progress lines on stderr) until every offered frame is accounted for.
+Totals run_traffic(Port& port, Device& dev, const TrafficConfig& c);
+
+}  // namespace mana::demo
