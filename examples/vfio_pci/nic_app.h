@@ -172,7 +172,7 @@ bool run_ping(const AppFlags& flags) {
 
 template <class Nic>
 bool run_echo(Nic& nic, const AppFlags& flags) {
-  std::uint64_t received = 0, echoed = 0, tx_full = 0;
+  std::uint64_t received = 0, echoed = 0, tx_full = 0, multi = 0, max_segs = 0;
   bool traffic = false, steady = false;
   auto last_rx = Clock::now(), last_hello = Clock::now() - std::chrono::seconds(1);
   while (flags.frames == 0 || echoed < flags.frames) {
@@ -190,6 +190,8 @@ bool run_echo(Nic& nic, const AppFlags& flags) {
     traffic = true;
     last_rx = Clock::now();
     ++received;
+    multi += f.nsegs > 1;
+    max_segs = std::max<std::uint64_t>(max_segs, f.nsegs);
     bool sent = nic.tx_frame(f);
     for (auto until = Clock::now() + std::chrono::seconds(2); !sent && Clock::now() < until;) {
       nic.poll_tx();
@@ -210,8 +212,10 @@ bool run_echo(Nic& nic, const AppFlags& flags) {
        Clock::now() < until && nic.tx_done() < echoed;) {
     nic.poll_tx();
   }
-  fmt::print("nic-vm: echo: received {}, echoed {}, tx completed {}, tx full {}, device {}\n",
-             received, echoed, nic.tx_done(), tx_full, nic.device_state());
+  fmt::print(
+      "nic-vm: echo: received {}, echoed {}, tx completed {}, tx full {}, frames over several "
+      "buffers {} (at most {} buffers), device {}\n",
+      received, echoed, nic.tx_done(), tx_full, multi, max_segs, nic.device_state());
   print_drops(nic, "echo");
   return flags.frames == 0 || echoed == flags.frames;
 }
