@@ -62,8 +62,10 @@ class E1000e {
                            .queue_size = opt.queue_size,
                            .max_order = 0});
     if (!cfg.ok()) return cfg.status();
-    absl::StatusOr<std::unique_ptr<vfio_pci::NicBuffers>> bufs = vfio_pci::NicBuffers::create(
-        {.bdf = opt.bdf, .pool_size = cfg->pool_size(2 * opt.queue_size)});
+    absl::StatusOr<std::unique_ptr<vfio_pci::NicBuffers>> bufs =
+        vfio_pci::NicBuffers::create({.bdf = opt.bdf,
+                                      .pool_size = cfg->pool_size(2 * opt.queue_size),
+                                      .prefill_pages = cfg->pool_size(2 * opt.queue_size) + 2});
     if (!bufs.ok()) return bufs.status();
     std::unique_ptr<E1000e> nic(new E1000e(opt, *cfg, *std::move(bufs)));
     if (absl::Status st = nic->start(); !st.ok()) return st;
@@ -221,7 +223,6 @@ class E1000e {
       t = {};
     }
     bufs_->shutdown(r);
-    r.pinned_pool_bytes = bufs_->dma().pinned_high_water() - ring_bytes_;
     rx_mem_.reset();
     tx_mem_.reset();
     bounce_.reset();
@@ -293,7 +294,6 @@ class E1000e {
         DmaMemory<Dma>::create(bufs_->dma(), kBounceSlot * kBounceSlots);
     if (!bounce.ok()) return bounce.status();
     bounce_.emplace(*std::move(bounce));
-    ring_bytes_ = bufs_->dma().pinned_bytes();
     bufs_->note_ring_map();
     rx_ring_ = rx_mem_->at<RxDesc>(0);
     tx_ring_ = tx_mem_->at<TxDesc>(0);
@@ -361,7 +361,6 @@ class E1000e {
   bool in_frame_ = false;
   std::array<std::uint64_t, static_cast<unsigned>(RxError::kCount)> drops_{};
   std::uint64_t tx_done_ = 0;
-  std::uint64_t ring_bytes_ = 0;
 };
 
 }  // namespace e1000e

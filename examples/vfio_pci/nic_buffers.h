@@ -30,6 +30,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "examples/vfio_pci/vfio_pci.h"
 #include "pagefrag/dma/vfio_dma.h"
@@ -78,6 +79,9 @@ struct NicBuffersParams {
   unsigned dma_mask_bits = 39;  // QEMU 7.2's VT-d default address width
   std::size_t pool_pages = 64;  // provider capacity, in 64 KiB pages
   std::size_t pool_size = 16;   // pages the pool grows to in bulk (PagePoolParams)
+  // Pages taken into the pool (mapped) at setup, so the data path finds
+  // them mapped: the fragments RX and TX can hold span at most this many.
+  std::size_t prefill_pages = 0;
 };
 
 // What the harness reports about IOMMU use and leaks.
@@ -116,10 +120,10 @@ class NicBuffers {
                       .flags = pagefrag::kPagePoolDmaMap});
     if (!pool.ok()) return pool.status();
     b->pool_ = *std::move(pool);
+    if (absl::Status st = b->prefill(params.prefill_pages); !st.ok()) return st;
     absl::StatusOr<Frags> frags = Frags::create(*b->pool_, {.align = 64});
     if (!frags.ok()) return frags.status();
     b->frags_.emplace(*std::move(frags));
-    b->ring_maps_ = b->dma_.map_calls();
     return b;
   }
 
@@ -139,8 +143,12 @@ class NicBuffers {
   }
   void free_seg(const RxSeg& s) { frags_->free_frag(s.page); }
 
-  // Map calls made for rings and bounce memory (counted apart from pool pages).
-  void note_ring_map() { ring_maps_ = dma_.map_calls(); }
+  // Counts the map calls made since the last call as ring/bounce mappings
+  // (reported apart from pool pages). Call right after mapping the rings.
+  void note_ring_map() {
+    ring_maps_ += dma_.map_calls() - counted_;
+    counted_ = dma_.map_calls();
+  }
   // The warm-up is over: map calls from now on are steady-state ones.
   void mark_steady() { steady_mark_ = dma_.map_calls(); }
 
@@ -151,6 +159,7 @@ class NicBuffers {
     r.pool_map_calls = dma_.map_calls() - ring_maps_;
     r.steady_map_calls = steady_mark_ ? dma_.map_calls() - *steady_mark_ : 0;
     r.pool_pages = pool_->stats().held_bytes_high_water / kPoolPageBytes;
+    r.pinned_pool_bytes = r.pool_pages * kPoolPageBytes;  // one mapping per pool page
     r.region_bytes = provider_.region().size();
     frags_.reset();  // retires the fragment page: back to the pool when all its fragments are
     const std::int64_t inflight = pool_->inflight();
@@ -169,7 +178,20 @@ class NicBuffers {
   pagefrag::HeapProvider provider_;
   Pool::Handle pool_;
   std::optional<Frags> frags_;
+  // Takes n pages into the pool (each mapped once, now) and returns them to
+  // its cache. Setup path.
+  absl::Status prefill(std::size_t n) {
+    std::vector<pagefrag::Page*> pages(n);
+    const std::size_t got = pool_->alloc_bulk(pages.data(), n);
+    for (std::size_t i = 0; i < got; ++i) pool_->recycle_direct(pages[i]);
+    counted_ = dma_.map_calls();
+    if (got == n) return absl::OkStatus();
+    return absl::ResourceExhaustedError(fmt::format(
+        "prefilling the pool: {} of {} pages; expected the provider to hold them", got, n));
+  }
+
   std::uint64_t ring_maps_ = 0;
+  std::uint64_t counted_ = 0;
   std::optional<std::uint64_t> steady_mark_;
 };
 

@@ -101,8 +101,10 @@ class VirtioNet {
                            .queue_size = opt.queue_size,
                            .max_order = 0});
     if (!cfg.ok()) return cfg.status();
-    absl::StatusOr<std::unique_ptr<vfio_pci::NicBuffers>> bufs = vfio_pci::NicBuffers::create(
-        {.bdf = opt.bdf, .pool_size = cfg->pool_size(2 * opt.queue_size)});
+    absl::StatusOr<std::unique_ptr<vfio_pci::NicBuffers>> bufs =
+        vfio_pci::NicBuffers::create({.bdf = opt.bdf,
+                                      .pool_size = cfg->pool_size(2 * opt.queue_size),
+                                      .prefill_pages = cfg->pool_size(2 * opt.queue_size) + 2});
     if (!bufs.ok()) return bufs.status();
     std::unique_ptr<VirtioNet> nic(new VirtioNet(opt, *cfg, *std::move(bufs)));
     if (absl::Status st = nic->start(); !st.ok()) return st;
@@ -304,7 +306,6 @@ class VirtioNet {
       if (t) bufs_->free_frame(t->frame);
     }
     bufs_->shutdown(r);
-    r.pinned_pool_bytes = bufs_->dma().pinned_high_water() - ring_bytes_;
     rxq_.mem.reset();
     txq_.mem.reset();
     bounce_.reset();
@@ -422,7 +423,6 @@ class VirtioNet {
   std::vector<std::optional<TxEntry>> tx_;
   std::array<std::uint64_t, kDropKinds> drops_{};
   std::uint64_t tx_done_ = 0;
-  std::uint64_t ring_bytes_ = 0;
   bool broken_ = false;
 };
 

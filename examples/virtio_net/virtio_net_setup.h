@@ -170,7 +170,6 @@ inline absl::Status VirtioNet::start() {
       DmaMemory<Dma>::create(bufs_->dma(), kBounceSlot * kBounceSlots);
   if (!bounce.ok()) return bounce.status();
   bounce_.emplace(*std::move(bounce));
-  ring_bytes_ = bufs_->dma().pinned_bytes();
   bufs_->note_ring_map();
   posted_.assign(rxq_.size, pagefrag::Frag{});
   tx_.resize(txq_.size);
