@@ -172,12 +172,14 @@ class VirtioNet {
     poll_tx();
     if (tx_free_.size() < f.nsegs) return false;
     std::memset(f.segs[0].data - kNetHdrLen, 0, kNetHdrLen);  // flags 0, no GSO
-    const std::uint16_t head = chain(f.nsegs, [&](std::uint32_t i) {
-      const vfio_pci::RxSeg& s = f.segs[i];
-      return std::pair(s.iova.value() + s.headroom - (i == 0 ? kNetHdrLen : 0),
-                       s.len + (i == 0 ? kNetHdrLen : 0));
-    });
-    tx_[head] = TxEntry{.frame = f, .bounce = -1};
+    chain(
+        f.nsegs,
+        [&](std::uint32_t i) {
+          const vfio_pci::RxSeg& s = f.segs[i];
+          return std::pair(s.iova.value() + s.headroom - (i == 0 ? kNetHdrLen : 0),
+                           s.len + (i == 0 ? kNetHdrLen : 0));
+        },
+        TxEntry{.frame = f, .bounce = -1});
     return true;
   }
 
@@ -196,11 +198,13 @@ class VirtioNet {
     std::byte* p = bounce_->data() + slot * kBounceSlot;
     std::memset(p, 0, kNetHdrLen);
     std::memcpy(p + kNetHdrLen, frame.data(), frame.size());
-    const std::uint16_t head = chain(1, [&](std::uint32_t) {
-      return std::pair(bounce_->iova_of(p).value(), std::uint32_t(frame.size() + kNetHdrLen));
-    });
     bounce_busy_[slot] = true;
-    tx_[head] = TxEntry{.frame = {}, .bounce = slot};
+    chain(
+        1,
+        [&](std::uint32_t) {
+          return std::pair(bounce_->iova_of(p).value(), std::uint32_t(frame.size() + kNetHdrLen));
+        },
+        TxEntry{.frame = {}, .bounce = slot});
     return true;
   }
 
@@ -223,12 +227,9 @@ class VirtioNet {
       TxEntry& t = *tx_[e.id];
       if (t.bounce >= 0) bounce_busy_[t.bounce] = false;
       bufs_->free_frame(t.frame);
-      for (std::uint16_t d = static_cast<std::uint16_t>(e.id);;) {  // free the chain
-        const std::uint16_t flags = txq_.desc[d].flags, next = txq_.desc[d].next;
-        tx_free_.push_back(d);
-        if ((flags & kDescFNext) == 0 || next >= txq_.size) break;
-        d = next;
-      }
+      // The chain as the driver built it, not as the (device-writable)
+      // descriptor table now says.
+      for (std::uint32_t i = 0; i < t.ndesc; ++i) tx_free_.push_back(t.descs[i]);
       tx_[e.id].reset();
       ++tx_done_;
     }
@@ -323,6 +324,8 @@ class VirtioNet {
   struct TxEntry {
     RxFrame frame;
     int bounce = -1;
+    std::array<std::uint16_t, vfio_pci::kMaxSegs> descs{};  // the chain, head first
+    std::uint32_t ndesc = 0;
   };
 
   VirtioNet(const vfio_pci::NicOptions& opt, const pagefrag::RxBufCfg& cfg,
@@ -382,14 +385,17 @@ class VirtioNet {
     }
   }
 
-  // Builds a descriptor chain of n entries from free TX descriptors, posts
-  // it and notifies; returns the head. Precondition: n free descriptors.
+  // Builds a descriptor chain of n entries from free TX descriptors,
+  // records entry (and the chain) at its head, posts it and notifies;
+  // returns the head. Precondition: n free descriptors.
   template <class Seg>
-  std::uint16_t chain(std::uint32_t n, Seg seg) {
+  std::uint16_t chain(std::uint32_t n, Seg seg, TxEntry entry) {
     std::uint16_t head = 0, prev = 0;
+    entry.ndesc = n;
     for (std::uint32_t i = 0; i < n; ++i) {
       const std::uint16_t d = tx_free_.back();
       tx_free_.pop_back();
+      entry.descs[i] = d;
       const auto [addr, len] = seg(i);
       txq_.desc[d] = {addr, len, 0, 0};
       if (i == 0)
@@ -400,6 +406,7 @@ class VirtioNet {
       }
       prev = d;
     }
+    tx_[head] = entry;
     txq_.push_avail(head);
     txq_.publish_avail();
     vfio_pci::mmio_write16(txq_.notify, 0, kTxQueue);
