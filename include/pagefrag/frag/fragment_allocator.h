@@ -294,8 +294,14 @@ class FragmentAllocator {
   // recycled into the pool's LIFO cache, synced for the device, so it is the
   // page taken (the kernel's page_pool_drain_frag() reuses it the same way).
   // False if the pool has none.
+  //
+  // Watched pages whose last fragment came back remotely are recycled first
+  // (reclaim()), so the page taken is one of them when there is one: memory
+  // stays bounded when frees are remote, and the pool never reports failure
+  // while a finished page sits in the watch set. O(watched pages) per page.
   bool next_page() {
     if (current_ != nullptr) retire_current();
+    if (watched_ != 0) reclaim();
     Page* page = pool_->alloc();
     if (page == nullptr) return false;
     ++stats_.pages_used;
@@ -313,6 +319,10 @@ class FragmentAllocator {
   // A whole page as one fragment: merged from the start with one reference.
   Frag alloc_full_page() {
     Page* page = pool_->alloc();
+    if (page == nullptr && watched_ != 0) {
+      reclaim();  // a finished page exists: never fail while one does
+      page = pool_->alloc();
+    }
     if (page == nullptr) {
       ++stats_.alloc_fail;
       return {};
