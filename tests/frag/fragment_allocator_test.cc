@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "pagefrag/dma/mock_dma.h"
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/pool/page_pool.h"
@@ -63,6 +64,57 @@ TEST_CASE("create rejects a bad alignment or watch capacity") {
     CHECK(std::string(a.status().message()).find("align") != std::string::npos);
   }
   CHECK_FALSE(Frags::create(*f.pool, {.align = 64, .watch_capacity = 0}).ok());
+}
+
+TEST_CASE("create rejects a sync-for-device pool whose window misses part of the page") {
+  auto p = HeapProvider::create({.page_size = 4096, .max_order = 0, .capacity = 16 * 4096});
+  REQUIRE(p.ok());
+  NoDma dma;
+  const std::uint32_t sync = kPagePoolDmaMap | kPagePoolDmaSyncDev;
+  for (auto [offset, max_len] : {std::pair<std::uint32_t, std::uint32_t>{0, 2048}, {64, 4032}}) {
+    auto pool = Pool::create(*p, dma,
+                             {.pool_size = 4, .max_len = max_len, .offset = offset, .flags = sync});
+    REQUIRE(pool.ok());
+    auto made = Frags::create(**pool);
+    REQUIRE_FALSE(made.ok());
+    CHECK(made.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(std::string(made.status().message()).find("sync window") != std::string::npos);
+  }
+  auto whole = Pool::create(*p, dma, {.pool_size = 4, .max_len = 4096, .flags = sync});
+  REQUIRE(whole.ok());
+  CHECK(Frags::create(**whole).ok());
+  // Without kPagePoolDmaSyncDev the window is never used: any is accepted.
+  auto nosync = Pool::create(
+      *p, dma, {.pool_size = 4, .max_len = 100, .offset = 64, .flags = kPagePoolDmaMap});
+  REQUIRE(nosync.ok());
+  CHECK(Frags::create(**nosync).ok());
+}
+
+TEST_CASE("sync_for_cpu(frag, len) syncs the fragment's own bytes") {
+  auto p = HeapProvider::create({.page_size = 4096, .max_order = 0, .capacity = 16 * 4096});
+  REQUIRE(p.ok());
+  MockDma dma(MockDmaOptions{.mode = MockDmaMode::kStrict});
+  using MockPool = PagePool<HeapProvider, MockDma>;
+  auto pool = MockPool::create(
+      *p, dma, {.pool_size = 4, .max_len = 4096, .flags = kPagePoolDmaMap | kPagePoolDmaSyncDev});
+  REQUIRE(pool.ok());
+  {
+    auto made = FragmentAllocator<MockPool>::create(**pool);
+    REQUIRE(made.ok());
+    auto& frags = *made;
+    const Frag a = frags.alloc_frag(1000);
+    const Frag b = frags.alloc_frag(1000);  // at offset 1024: not the page's start
+    REQUIRE(b.offset == 1024);
+    std::vector<std::byte> packet(700, std::byte{0x5a});
+    REQUIRE(dma.device_write(b.iova, packet).ok());
+    CHECK_FALSE(dma.check_cpu_read(b.va, 700));
+    frags.sync_for_cpu(b, 700);
+    CHECK(dma.check_cpu_read(b.va, 700));
+    CHECK(b.va[699] == std::byte{0x5a});
+    frags.free_frag(a.page);
+    frags.free_frag(b.page);
+  }
+  pool->reset();
 }
 
 TEST_CASE("1856-byte fragments in a 64 KiB page: 35 per page, the last one to the end") {

@@ -130,6 +130,18 @@ class FragmentAllocator {
       return absl::InvalidArgumentError(fmt::format(
           "FragmentAllocatorParams.watch_capacity {}; expected 1..65536", params.watch_capacity));
     }
+    // A recycled page is synced for the device over [offset, offset +
+    // max_len) only; fragments span the whole page, so bytes outside that
+    // window would go back to the device still owned by the CPU.
+    if (const PagePoolParams& pp = pool.params();
+        (pp.flags & kPagePoolDmaSyncDev) != 0 &&
+        (pp.offset != 0 || std::uint64_t{pp.max_len} < page_bytes)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "pool sync window [offset {}, offset + max_len {}) does not cover the {}-byte page "
+          "fragments are cut from; expected offset 0 and max_len >= {} with "
+          "kPagePoolDmaSyncDev",
+          pp.offset, std::uint64_t{pp.offset} + pp.max_len, page_bytes, page_bytes));
+    }
     if (page_bytes > std::numeric_limits<std::uint32_t>::max()) {
       return absl::InvalidArgumentError(
           fmt::format("pool page bytes {}; fragments need pages of at most 4 GiB - 1", page_bytes));
@@ -202,6 +214,16 @@ class FragmentAllocator {
       for (end = i + 1; end < n && pages[end] == pages[i];) ++end;
       put_refs(pages[i], static_cast<std::int64_t>(end - i), false);
     }
+  }
+
+  // Hands the first len bytes of fragment f (len <= f.truesize) to the CPU:
+  // the pool's sync_for_cpu at the fragment's own offset, so callers need not
+  // know where in its page the fragment lies. Any thread, while the caller
+  // holds the fragment.
+  void sync_for_cpu(const Frag& f, std::uint32_t len) {
+    PAGEFRAG_CHECK(len <= f.truesize, "sync_for_cpu of {} bytes of a {}-byte fragment", len,
+                   f.truesize);
+    pool_->sync_for_cpu_in_page(f.page, f.offset, len);
   }
 
   // Recycles every watched page whose fragments have all come back (the last

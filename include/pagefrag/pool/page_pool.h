@@ -187,6 +187,15 @@ class PagePool {
     }
   }
 
+  // Hands [page_offset, page_offset + len) of the page, measured from the
+  // page's first byte (a fragment's Frag::offset), to the CPU. Any thread,
+  // while the caller holds the page.
+  void sync_for_cpu_in_page(const Page* page, std::uint32_t page_offset, std::uint32_t len) {
+    if constexpr (Dma::kFeatures.needs_sync) {
+      dma_->sync_for_cpu(page->dma + page_offset, len, params_.dma_dir);
+    }
+  }
+
   // The pool page holding va, or nullptr if va is not in one of this pool's
   // pages. Any thread, while the caller holds that page.
   Page* page_of(const void* va) const noexcept {
