@@ -377,5 +377,43 @@ TEST_CASE("destroying the allocator with fragments out: remote frees bring every
   CHECK(f.pool->inflight() == 0);
 }
 
+TEST_CASE("teardown in any order: the pool's destroy drains its fragment allocator") {
+  for (const bool frags_out : {false, true}) {
+    CAPTURE(frags_out);
+    auto p = HeapProvider::create({.page_size = 4096, .max_order = 0, .capacity = 64 * 4096});
+    REQUIRE(p.ok());
+    NoDma dma;
+    auto pool = Pool::create(*p, dma, {.pool_size = 16, .flags = kPagePoolDmaMap});
+    REQUIRE(pool.ok());
+    const std::uint64_t id = (*pool)->id();
+    std::optional<Frags> frags;
+    frags.emplace(*Frags::create(**pool));
+    std::vector<Frag> out;
+    for (int i = 0; i < 9; ++i) out.push_back(frags->alloc_frag(1000));  // 4 per page: 3 pages
+    const std::size_t keep = frags_out ? 5 : 0;
+    for (std::size_t i = keep; i < out.size(); ++i) frags->free_frag(out[i].page);
+    pool->reset();                         // the handle goes first (member order can do this)
+    CHECK_FALSE(frags->alloc_frag(1000));  // detached: allocations fail
+    bool listed = false;
+    for (const StuckPagePool& s : stuck_page_pools()) {
+      if (s.pool_id != id) continue;
+      listed = true;
+      CHECK(s.inflight > 0);  // never "0 pages in flight" for a listed pool
+    }
+    CHECK(listed == frags_out);
+    // Owner and remote frees after the pool is gone still return every page.
+    for (std::size_t i = 0; i < keep; ++i) {
+      if (i % 2 == 0) {
+        frags->free_frag(out[i].page);
+      } else {
+        Frags::free_frag_remote(out[i].page);
+      }
+    }
+    frags.reset();  // then the allocator
+    CHECK(p->allocated_blocks() == 0);
+    for (const StuckPagePool& s : stuck_page_pools()) CHECK(s.pool_id != id);
+  }
+}
+
 }  // namespace
 }  // namespace pagefrag
