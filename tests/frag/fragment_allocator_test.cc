@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "pagefrag/dma/mock_dma.h"
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/pool/page_pool.h"
@@ -63,6 +64,57 @@ TEST_CASE("create rejects a bad alignment or watch capacity") {
     CHECK(std::string(a.status().message()).find("align") != std::string::npos);
   }
   CHECK_FALSE(Frags::create(*f.pool, {.align = 64, .watch_capacity = 0}).ok());
+}
+
+TEST_CASE("create rejects a sync-for-device pool whose window misses part of the page") {
+  auto p = HeapProvider::create({.page_size = 4096, .max_order = 0, .capacity = 16 * 4096});
+  REQUIRE(p.ok());
+  NoDma dma;
+  const std::uint32_t sync = kPagePoolDmaMap | kPagePoolDmaSyncDev;
+  for (auto [offset, max_len] : {std::pair<std::uint32_t, std::uint32_t>{0, 2048}, {64, 4032}}) {
+    auto pool = Pool::create(*p, dma,
+                             {.pool_size = 4, .max_len = max_len, .offset = offset, .flags = sync});
+    REQUIRE(pool.ok());
+    auto made = Frags::create(**pool);
+    REQUIRE_FALSE(made.ok());
+    CHECK(made.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(std::string(made.status().message()).find("sync window") != std::string::npos);
+  }
+  auto whole = Pool::create(*p, dma, {.pool_size = 4, .max_len = 4096, .flags = sync});
+  REQUIRE(whole.ok());
+  CHECK(Frags::create(**whole).ok());
+  // Without kPagePoolDmaSyncDev the window is never used: any is accepted.
+  auto nosync = Pool::create(
+      *p, dma, {.pool_size = 4, .max_len = 100, .offset = 64, .flags = kPagePoolDmaMap});
+  REQUIRE(nosync.ok());
+  CHECK(Frags::create(**nosync).ok());
+}
+
+TEST_CASE("sync_for_cpu(frag, len) syncs the fragment's own bytes") {
+  auto p = HeapProvider::create({.page_size = 4096, .max_order = 0, .capacity = 16 * 4096});
+  REQUIRE(p.ok());
+  MockDma dma(MockDmaOptions{.mode = MockDmaMode::kStrict});
+  using MockPool = PagePool<HeapProvider, MockDma>;
+  auto pool = MockPool::create(
+      *p, dma, {.pool_size = 4, .max_len = 4096, .flags = kPagePoolDmaMap | kPagePoolDmaSyncDev});
+  REQUIRE(pool.ok());
+  {
+    auto made = FragmentAllocator<MockPool>::create(**pool);
+    REQUIRE(made.ok());
+    auto& frags = *made;
+    const Frag a = frags.alloc_frag(1000);
+    const Frag b = frags.alloc_frag(1000);  // at offset 1024: not the page's start
+    REQUIRE(b.offset == 1024);
+    std::vector<std::byte> packet(700, std::byte{0x5a});
+    REQUIRE(dma.device_write(b.iova, packet).ok());
+    CHECK_FALSE(dma.check_cpu_read(b.va, 700));
+    frags.sync_for_cpu(b, 700);
+    CHECK(dma.check_cpu_read(b.va, 700));
+    CHECK(b.va[699] == std::byte{0x5a});
+    frags.free_frag(a.page);
+    frags.free_frag(b.page);
+  }
+  pool->reset();
 }
 
 TEST_CASE("1856-byte fragments in a 64 KiB page: 35 per page, the last one to the end") {
@@ -194,6 +246,36 @@ TEST_CASE("a page whose last free is remote: merged at retirement, or found by r
   f.frags->free_frag(e.page);
 }
 
+TEST_CASE("allocation never fails while a page finished by remote frees sits watched") {
+  // Four pages in all: a provider of four, a pool of four.
+  auto p = HeapProvider::create({.page_size = 4096, .max_order = 0, .capacity = 4 * 4096});
+  REQUIRE(p.ok());
+  NoDma dma;
+  auto pool = Pool::create(*p, dma, {.pool_size = 4, .flags = kPagePoolDmaMap});
+  REQUIRE(pool.ok());
+  {
+    auto made = Frags::create(**pool);
+    REQUIRE(made.ok());
+    Frags& frags = *made;
+    std::vector<Frag> out;
+    for (int i = 0; i < 8; ++i) out.push_back(frags.alloc_frag(2048));  // two per page
+    for (const Frag& f : out) REQUIRE(f);
+    // Pages 1 and 2 come back entirely through remote frees; the watch set's
+    // round-robin look at retirement falls on page 3, which is still out.
+    for (int i = 0; i < 4; ++i) Frags::free_frag_remote(out[static_cast<std::size_t>(i)].page);
+    const Frag g = frags.alloc_frag(2048);
+    CHECK(g);
+    CHECK((g.page == out[0].page || g.page == out[2].page));  // a finished page, reused
+    const Frag whole = frags.alloc_frag(4096);                // the other finished page
+    CHECK(whole);
+    if (g) frags.free_frag(g.page);
+    if (whole) frags.free_frag(whole.page);
+    for (std::size_t i = 4; i < 8; ++i) frags.free_frag(out[i].page);
+  }
+  pool->reset();
+  CHECK(p->allocated_blocks() == 0);
+}
+
 TEST_CASE("free_frags_remote: one subtract per run of fragments of the same page") {
   Fixture f(4096);
   std::vector<Frag> p;  // 8 x 512 bytes: one page, used up
@@ -293,6 +375,44 @@ TEST_CASE("destroying the allocator with fragments out: remote frees bring every
   CHECK(f.pool->inflight() == 2);
   for (const Frag& g : out) Frags::free_frag_remote(g.page);
   CHECK(f.pool->inflight() == 0);
+}
+
+TEST_CASE("teardown in any order: the pool's destroy drains its fragment allocator") {
+  for (const bool frags_out : {false, true}) {
+    CAPTURE(frags_out);
+    auto p = HeapProvider::create({.page_size = 4096, .max_order = 0, .capacity = 64 * 4096});
+    REQUIRE(p.ok());
+    NoDma dma;
+    auto pool = Pool::create(*p, dma, {.pool_size = 16, .flags = kPagePoolDmaMap});
+    REQUIRE(pool.ok());
+    const std::uint64_t id = (*pool)->id();
+    std::optional<Frags> frags;
+    frags.emplace(*Frags::create(**pool));
+    std::vector<Frag> out;
+    for (int i = 0; i < 9; ++i) out.push_back(frags->alloc_frag(1000));  // 4 per page: 3 pages
+    const std::size_t keep = frags_out ? 5 : 0;
+    for (std::size_t i = keep; i < out.size(); ++i) frags->free_frag(out[i].page);
+    pool->reset();                         // the handle goes first (member order can do this)
+    CHECK_FALSE(frags->alloc_frag(1000));  // detached: allocations fail
+    bool listed = false;
+    for (const StuckPagePool& s : stuck_page_pools()) {
+      if (s.pool_id != id) continue;
+      listed = true;
+      CHECK(s.inflight > 0);  // never "0 pages in flight" for a listed pool
+    }
+    CHECK(listed == frags_out);
+    // Owner and remote frees after the pool is gone still return every page.
+    for (std::size_t i = 0; i < keep; ++i) {
+      if (i % 2 == 0) {
+        frags->free_frag(out[i].page);
+      } else {
+        Frags::free_frag_remote(out[i].page);
+      }
+    }
+    frags.reset();  // then the allocator
+    CHECK(p->allocated_blocks() == 0);
+    for (const StuckPagePool& s : stuck_page_pools()) CHECK(s.pool_id != id);
+  }
 }
 
 }  // namespace

@@ -113,10 +113,10 @@ struct Sut {
         {.page_size = page_size, .max_order = 0, .capacity = std::size_t{page_size} * 1024});
     RC_ASSERT(p.ok());
     provider.emplace(*std::move(p));
-    // Recycling syncs the whole page for the device, so in strict mode any
-    // device write into bytes the CPU still owns is a missed sync; on 64 KiB
-    // pages a 2 KiB sync window keeps bounce copies cheap.
-    const std::uint32_t max_len = page_size <= 4096 ? page_size : 2048;
+    // Recycling syncs the whole page for the device (a fragment allocator
+    // rejects a window that misses part of it), so in strict mode any device
+    // write into bytes the CPU still owns is a missed sync.
+    const auto max_len = static_cast<std::uint32_t>(page_size);
     auto pp = Pool::create(*provider, *dma,
                            {.pool_size = 16, .max_len = max_len, .flags = kPagePoolAllFlags});
     RC_ASSERT(pp.ok());

@@ -172,5 +172,40 @@ TEST_CASE("owner hand-off while quiesced: the new owner continues with the cache
   CHECK(provider.allocated_blocks() == 0);
 }
 
+TEST_CASE("the stuck list never shows a pool with nothing in flight, racing destroy and returns") {
+  HeapProvider provider = make_provider();
+  NoDma dma;
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::thread poller([&] {
+    while (!stop.load(std::memory_order_acquire)) {
+      for (const StuckPagePool& s : stuck_page_pools()) {
+        if (s.inflight <= 0) bad.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  });
+  for (int round = 0; round < 3000; ++round) {
+    auto pool = Pool::create(provider, dma, {.pool_size = 4});
+    REQUIRE(pool.ok());
+    Page* a = (*pool)->alloc();
+    Page* b = (*pool)->alloc();
+    REQUIRE((a != nullptr && b != nullptr));
+    Pool* raw = pool->get();
+    std::atomic<bool> go{false};
+    std::thread returner([&] {
+      while (!go.load(std::memory_order_acquire)) {
+      }
+      raw->recycle(a);  // races destroy(); b stays out until after it
+    });
+    go.store(true, std::memory_order_release);
+    pool->reset();
+    returner.join();
+    raw->recycle(b);  // the last page: frees the pool
+  }
+  stop.store(true, std::memory_order_release);
+  poller.join();
+  CHECK(bad.load() == 0);
+}
+
 }  // namespace
 }  // namespace pagefrag

@@ -41,8 +41,10 @@
 //
 // Thread contract: alloc_frag(), free_frag(), reclaim(), stats() and the
 // destructor on the pool's owner thread; free_frag_remote() from any thread,
-// also after the allocator is gone. One FragmentAllocator per pool; destroy it
-// before the pool's handle.
+// also after the allocator is gone. One FragmentAllocator per pool. Either may
+// be destroyed first: destroying the pool's handle drains the allocator
+// (retires its page, merges the watched ones) and detaches it; a detached
+// allocator's allocations fail and its frees still return every page.
 #pragma once
 
 #include <absl/status/status.h>
@@ -130,6 +132,18 @@ class FragmentAllocator {
       return absl::InvalidArgumentError(fmt::format(
           "FragmentAllocatorParams.watch_capacity {}; expected 1..65536", params.watch_capacity));
     }
+    // A recycled page is synced for the device over [offset, offset +
+    // max_len) only; fragments span the whole page, so bytes outside that
+    // window would go back to the device still owned by the CPU.
+    if (const PagePoolParams& pp = pool.params();
+        (pp.flags & kPagePoolDmaSyncDev) != 0 &&
+        (pp.offset != 0 || std::uint64_t{pp.max_len} < page_bytes)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "pool sync window [offset {}, offset + max_len {}) does not cover the {}-byte page "
+          "fragments are cut from; expected offset 0 and max_len >= {} with "
+          "kPagePoolDmaSyncDev",
+          pp.offset, std::uint64_t{pp.offset} + pp.max_len, page_bytes, page_bytes));
+    }
     if (page_bytes > std::numeric_limits<std::uint32_t>::max()) {
       return absl::InvalidArgumentError(
           fmt::format("pool page bytes {}; fragments need pages of at most 4 GiB - 1", page_bytes));
@@ -154,16 +168,20 @@ class FragmentAllocator {
         watch_(std::move(other.watch_)),
         watched_(std::exchange(other.watched_, 0)),
         cursor_(other.cursor_),
-        stats_(other.stats_) {}
+        stats_(other.stats_) {
+    if (pool_ != nullptr) pool_->set_frag_drain(this, &drain_for_destroy);
+  }
   FragmentAllocator& operator=(FragmentAllocator&&) = delete;
   FragmentAllocator(const FragmentAllocator&) = delete;
 
   // Retires the current page and merges every watched page; outstanding
   // fragments must then be freed with free_frag_remote(). Owner thread.
+  // Also safe after the pool's handle was destroyed: the pool drained this
+  // allocator then (see detach()).
   ~FragmentAllocator() {
     if (pool_ == nullptr) return;
-    if (current_ != nullptr) retire_current();
-    while (watched_ != 0) evict(watch_[watched_ - 1]);
+    pool_->set_frag_drain(nullptr, nullptr);
+    detach();
   }
 
   // A fragment of at least size bytes (rounded up to the alignment), or a
@@ -178,7 +196,7 @@ class FragmentAllocator {
   // Frees a fragment of this allocator's pool. No atomic read-modify-write
   // unless the page was merged. Owner thread.
   PAGEFRAG_ALWAYS_INLINE void free_frag(Page* page) {
-    pool_->assert_owner();
+    assert_owner();
     // owner_ref + ref: fragments out (+ kFragOpen on the fragment page); 0
     // when done, negative when merged.
     const std::int64_t owner = --page->owner_ref;
@@ -204,10 +222,22 @@ class FragmentAllocator {
     }
   }
 
+  // Hands the first len bytes of fragment f (len <= f.truesize) to the CPU:
+  // the pool's sync_for_cpu at the fragment's own offset, so callers need not
+  // know where in its page the fragment lies. Any thread, while the caller
+  // holds the fragment.
+  void sync_for_cpu(const Frag& f, std::uint32_t len) {
+    PAGEFRAG_CHECK(len <= f.truesize, "sync_for_cpu of {} bytes of a {}-byte fragment", len,
+                   f.truesize);
+    PAGEFRAG_CHECK(pool_ != nullptr, "sync_for_cpu of a fragment after the pool was destroyed");
+    pool_->sync_for_cpu_in_page(f.page, f.offset, len);
+  }
+
   // Recycles every watched page whose fragments have all come back (the last
   // free having been remote). Owner thread.
   void reclaim() {
-    pool_->assert_owner();
+    assert_owner();
+    if (pool_ == nullptr) return;
     for (std::size_t i = watched_; i-- > 0;) {
       Page* page = watch_[i];
       if (is_done(page)) {
@@ -233,9 +263,39 @@ class FragmentAllocator {
       : pool_(&pool),
         page_bytes_(static_cast<std::uint32_t>(pool.page_bytes())),
         align_(params.align),
-        watch_(params.watch_capacity) {}
+        watch_(params.watch_capacity) {
+    pool_->set_frag_drain(this, &drain_for_destroy);
+  }
+
+  // Retires the fragment page and merges every watched page, then stops
+  // using the pool: later allocations fail (alloc_fail) and frees of merged
+  // pages go through the pool's any-thread path, which releases pages of a
+  // destroyed pool. Owner thread.
+  void detach() {
+    if (current_ != nullptr) retire_current();
+    while (watched_ != 0) evict(watch_[watched_ - 1]);
+    pool_ = nullptr;
+    next_ = kNoPage;
+    last_ = 0;
+    size_ = 0;
+  }
+
+  // The pool's destroy() drains its fragment allocator first (the kernel's
+  // page_pool_destroy() drains the fragment page), whichever is destroyed
+  // first.
+  static void drain_for_destroy(void* self) { static_cast<FragmentAllocator*>(self)->detach(); }
+
+  void assert_owner() const noexcept {
+    if constexpr (PAGEFRAG_DEBUG_BUILD) {
+      if (pool_ != nullptr) pool_->assert_owner();
+    }
+  }
 
   Page* page_or_die(const void* va) const {
+    PAGEFRAG_CHECK(pool_ != nullptr,
+                   "free of {} by address after the pool was destroyed; free "
+                   "it by its Page*",
+                   va);
     Page* page = pool_->page_of(va);
     PAGEFRAG_CHECK(page != nullptr, "free of {} which is not in a page of pool {}", va,
                    pool_->id());
@@ -255,8 +315,8 @@ class FragmentAllocator {
   // Every case but "same size as last time, and the page has room": a new
   // size, a new page, full pages, errors.
   PAGEFRAG_NOINLINE Frag alloc_frag_slow(std::uint32_t size) {
-    pool_->assert_owner();
-    if (size == 0 || size > page_bytes_) {
+    assert_owner();
+    if (size == 0 || size > page_bytes_ || pool_ == nullptr) {
       ++stats_.alloc_fail;
       return {};
     }
@@ -294,8 +354,14 @@ class FragmentAllocator {
   // recycled into the pool's LIFO cache, synced for the device, so it is the
   // page taken (the kernel's page_pool_drain_frag() reuses it the same way).
   // False if the pool has none.
+  //
+  // Watched pages whose last fragment came back remotely are recycled first
+  // (reclaim()), so the page taken is one of them when there is one: memory
+  // stays bounded when frees are remote, and the pool never reports failure
+  // while a finished page sits in the watch set. O(watched pages) per page.
   bool next_page() {
     if (current_ != nullptr) retire_current();
+    if (watched_ != 0) reclaim();
     Page* page = pool_->alloc();
     if (page == nullptr) return false;
     ++stats_.pages_used;
@@ -313,6 +379,10 @@ class FragmentAllocator {
   // A whole page as one fragment: merged from the start with one reference.
   Frag alloc_full_page() {
     Page* page = pool_->alloc();
+    if (page == nullptr && watched_ != 0) {
+      reclaim();  // a finished page exists: never fail while one does
+      page = pool_->alloc();
+    }
     if (page == nullptr) {
       ++stats_.alloc_fail;
       return {};
@@ -327,7 +397,7 @@ class FragmentAllocator {
   PAGEFRAG_NOINLINE void free_frag_slow(Page* page, std::int64_t owner) {
     if (owner == kFragMerged - 1) {
       page->owner_ref = kFragMerged;
-      put_refs(page, 1, true);
+      put_refs(page, 1, pool_ != nullptr);  // detached: the pool may be gone
       return;
     }
     PAGEFRAG_CHECK(owner + page->ref.load(std::memory_order_relaxed) == 0,

@@ -15,6 +15,9 @@
 //                        p; aborts naming p if p belongs to no pool of this
 //                        type (a foreign or released page).
 //   dma_addr(p)          static: p's device address.
+//   sync_for_cpu_in_page(p, off, len)  any thread: hands bytes [off, off +
+//                        len) of p, from its first byte, to the CPU.
+//   params()             the pool's PagePoolParams (the sync window).
 //   page_bytes()         bytes per page.
 //   page_of(va)          the pool's page holding va, or nullptr.
 //   id()                 the pool's process-unique id (for messages).
@@ -27,16 +30,20 @@
 
 #include "pagefrag/base/iova.h"
 #include "pagefrag/memory/page.h"
+#include "pagefrag/pool/page_pool_params.h"
 
 namespace pagefrag {
 
 template <class P>
-concept FragmentPool = requires(P& p, const P& cp, Page* page, const Page* cpage, const void* va) {
+concept FragmentPool = requires(P& p, const P& cp, Page* page, const Page* cpage, const void* va,
+                                std::uint32_t off) {
   { p.alloc() } -> std::same_as<Page*>;
   { p.recycle_direct(page) } -> std::same_as<void>;
   { p.recycle(page) } -> std::same_as<void>;
   { P::pool_of(page) } -> std::same_as<P*>;
   { P::dma_addr(cpage) } -> std::same_as<Iova>;
+  { p.sync_for_cpu_in_page(cpage, off, off) } -> std::same_as<void>;
+  { cp.params() } -> std::convertible_to<const PagePoolParams&>;
   { cp.page_bytes() } -> std::same_as<std::size_t>;
   { cp.page_of(va) } -> std::same_as<Page*>;
   { cp.id() } -> std::same_as<std::uint64_t>;

@@ -187,6 +187,15 @@ class PagePool {
     }
   }
 
+  // Hands [page_offset, page_offset + len) of the page, measured from the
+  // page's first byte (a fragment's Frag::offset), to the CPU. Any thread,
+  // while the caller holds the page.
+  void sync_for_cpu_in_page(const Page* page, std::uint32_t page_offset, std::uint32_t len) {
+    if constexpr (Dma::kFeatures.needs_sync) {
+      dma_->sync_for_cpu(page->dma + page_offset, len, params_.dma_dir);
+    }
+  }
+
   // The pool page holding va, or nullptr if va is not in one of this pool's
   // pages. Any thread, while the caller holds that page.
   Page* page_of(const void* va) const noexcept {
@@ -229,6 +238,19 @@ class PagePool {
     s.held_bytes = held_pages_ * page_bytes_;
     s.held_bytes_high_water = held_high_water_ * page_bytes_;
     return s;
+  }
+
+  // ---- fragment allocator hook ----
+
+  // Registers the function destroy() calls first, on the owner thread, to
+  // drain the fragment allocator cutting this pool's pages (the kernel's
+  // page_pool_destroy() drains the fragment page itself); fn(owner) must
+  // return every page it holds to the pool or merge it, and stop using the
+  // pool. (nullptr, nullptr) unregisters. Owner thread.
+  void set_frag_drain(void* owner, void (*fn)(void*)) noexcept {
+    assert_owner();
+    frag_owner_ = owner;
+    frag_drain_ = fn;
   }
 
   // ---- owner hand-off (quiesced) ----
@@ -429,17 +451,24 @@ class PagePool {
   // page_pool_destroy(): called by the handle on the owner thread.
   static void destroy(PagePool* pool) {
     pool->assert_owner();
+    if (pool->frag_drain_ != nullptr) std::exchange(pool->frag_drain_, nullptr)(pool->frag_owner_);
     pool->dead_.store(true, std::memory_order_seq_cst);
     pool->release_pages(pool->cache_, pool->count_);
     pool->owner_pages_ -= static_cast<std::int64_t>(std::exchange(pool->count_, 0));
     pool->drain_ring();
     // From here inflight() = -remote_returned_: the pages still out.
     const std::int64_t pending = std::exchange(pool->owner_pages_, 0);
-    internal::stuck_pool_registry().add(pool, pool->id_, &inflight_of);
-    // The last access to the pool unless this brings the count to zero.
-    if (pool->remote_returned_.fetch_sub(pending, std::memory_order_acq_rel) - pending == 0) {
-      free_dead(pool);
-    }
+    // The subtraction and the registration happen under the registry's lock,
+    // so stuck_page_pools() never sees the pool before its count is settled
+    // (it would read "nothing in flight", or a negative count). A concurrent
+    // last return that frees the pool waits for the lock in remove().
+    const bool done =
+        internal::stuck_pool_registry().add_unless(pool, pool->id_, &inflight_of, [&] {
+          // The last access to the pool unless this brings the count to zero.
+          return pool->remote_returned_.fetch_sub(pending, std::memory_order_acq_rel) - pending ==
+                 0;
+        });
+    if (done) free_dead(pool);
   }
 
   // Frees a destroyed pool once nothing is in flight. The caller is the one
@@ -452,8 +481,9 @@ class PagePool {
     delete pool;
   }
 
+  // A destroyed pool's pages still out.
   static std::int64_t inflight_of(const void* p) {
-    return static_cast<const PagePool*>(p)->inflight();
+    return -static_cast<const PagePool*>(p)->remote_returned_.load(std::memory_order_acquire);
   }
 
   // ---- owner lines: cache, its count, read-mostly fast-path state ----
@@ -485,6 +515,9 @@ class PagePool {
   std::size_t held_high_water_ = 0;
   // Pages refill() put into the cache, for the derived alloc_fast. Owner.
   std::uint64_t cache_filled_ = 0;
+  // The fragment allocator's drain hook (set_frag_drain). Owner.
+  void* frag_owner_ = nullptr;
+  void (*frag_drain_)(void*) = nullptr;
   // Its address tags the pages of every pool of this type (Page::pool_type).
   static inline char type_tag_ = 0;
 };

@@ -43,6 +43,16 @@ class StuckPoolRegistry {
     entries_.push_back({pool, id, inflight, std::chrono::steady_clock::now()});
   }
 
+  // Runs settle() under the lock and registers the pool unless it returned
+  // true (the pool needs no waiting); returns settle()'s result.
+  template <class Settle>
+  bool add_unless(const void* pool, std::uint64_t id, InflightFn inflight, Settle&& settle) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (settle()) return true;
+    entries_.push_back({pool, id, inflight, std::chrono::steady_clock::now()});
+    return false;
+  }
+
   void remove(const void* pool) {
     std::lock_guard<std::mutex> lock(mu_);
     std::erase_if(entries_, [pool](const Entry& e) { return e.pool == pool; });
@@ -54,7 +64,10 @@ class StuckPoolRegistry {
     std::vector<StuckPagePool> out;
     for (const Entry& e : entries_) {
       const auto waited = std::chrono::duration_cast<std::chrono::nanoseconds>(now - e.since);
-      if (waited >= min_wait) out.push_back({e.id, e.inflight(e.pool), waited});
+      // A count of zero means the last page just came back and the pool is
+      // being freed (it waits for this lock to unregister): not stuck.
+      const std::int64_t inflight = e.inflight(e.pool);
+      if (waited >= min_wait && inflight > 0) out.push_back({e.id, inflight, waited});
     }
     return out;
   }
