@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "pagefrag/dma/coherent_dma.h"
 #include "pagefrag/dma/no_dma.h"
 #include "tests/dma/dma_conformance.h"
 #include "tests/support/rc_doctest.h"
@@ -50,6 +51,24 @@ struct NoDmaModel {
   }
 };
 
+struct CoherentModel {
+  using Backend = CoherentDma;
+  static constexpr const char* kName = "CoherentDma";
+  static constexpr bool kTracksMappings = true;
+  static constexpr bool kFixedTranslation = true;  // Iova = VA + window base
+  static CoherentDma& backend() {
+    static CoherentDma dma;
+    return dma;
+  }
+  static std::span<std::byte> memory(std::size_t bytes) { return zeroed_memory(bytes); }
+  static absl::Status device_write(CoherentDma& d, Iova iova, std::span<const std::byte> bytes) {
+    return d.device_write(iova, bytes);
+  }
+  static absl::Status device_read(CoherentDma& d, Iova iova, std::span<std::byte> out) {
+    return d.device_read(iova, out);
+  }
+};
+
 template <MockDmaMode Mode>
 struct MockModel {
   using Backend = MockDma;
@@ -71,8 +90,8 @@ struct MockModel {
   }
 };
 
-TEST_CASE_TEMPLATE_INVOKE(dma_backend_conformance, NoDmaModel, MockModel<MockDmaMode::kStrict>,
-                          MockModel<MockDmaMode::kBounce>);
+TEST_CASE_TEMPLATE_INVOKE(dma_backend_conformance, NoDmaModel, CoherentModel,
+                          MockModel<MockDmaMode::kStrict>, MockModel<MockDmaMode::kBounce>);
 
 std::vector<std::byte> bytes_of(std::size_t n, unsigned char value) {
   return std::vector<std::byte>(n, std::byte{value});
@@ -81,6 +100,33 @@ std::vector<std::byte> bytes_of(std::size_t n, unsigned char value) {
 bool all_equal(std::span<const std::byte> bytes, unsigned char value) {
   return std::all_of(bytes.begin(), bytes.end(),
                      [value](std::byte b) { return b == std::byte{value}; });
+}
+
+TEST_CASE("CoherentDma: Iova = VA + window base, syncs need nothing, device faults outside") {
+  static_assert(!CoherentDma::kFeatures.needs_sync);
+  CoherentDma dma;
+  std::vector<std::byte> buf = bytes_of(2048, 0xaa);
+  auto iova = dma.map(buf, DmaDirection::kFromDevice);
+  REQUIRE(iova.ok());
+  CHECK(iova->value() == reinterpret_cast<std::uintptr_t>(buf.data()) + CoherentDma::kWindowBase);
+  CHECK(dma.live_mappings() == 1);
+  REQUIRE(dma.device_write(*iova + 10, bytes_of(100, 0x55)).ok());
+  CHECK(all_equal(std::span(buf).subspan(10, 100), 0x55));  // coherent: visible at once
+  CHECK(all_equal(std::span(buf).first(10), 0xaa));
+  CHECK(
+      dma.device_write(Iova(reinterpret_cast<std::uintptr_t>(buf.data())), bytes_of(1, 0)).code() ==
+      absl::StatusCode::kOutOfRange);  // a raw CPU address is not a device address
+  CHECK(dma.unmap(*iova, 2047, DmaDirection::kFromDevice).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(dma.unmap(*iova, 2048, DmaDirection::kToDevice).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(dma.unmap(*iova, 2048, DmaDirection::kFromDevice).ok());
+  CHECK(dma.unmap(*iova, 2048, DmaDirection::kFromDevice).code() == absl::StatusCode::kNotFound);
+  CHECK(dma.map({}, DmaDirection::kFromDevice).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(dma.maps() == 1);
+  CHECK(dma.unmaps() == 1);
+  CHECK(dma.live_mappings() == 0);
 }
 
 TEST_CASE("bounce mode: a missing sync_for_cpu leaves the CPU reading stale bytes") {
