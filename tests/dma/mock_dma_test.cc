@@ -437,5 +437,84 @@ TEST_CASE("bounce mode matches a two-copy model under random operations (statefu
   });
 }
 
+// A model of strict ownership: one owner per byte, moved by map (device),
+// device writes (device-written), syncs (cpu / device); a checked read fails
+// exactly when a device-written byte is in range. Two overlapping mappings
+// of the same bytes keep independent owners. MockDma keeps runs, not bytes.
+TEST_CASE("strict mode matches a per-byte owner model under random operations (stateful)") {
+  PAGEFRAG_RC_CHECK("checked reads follow the syncs", [] {
+    constexpr std::size_t kLen = 300;
+    enum : std::uint8_t { kCpu, kDev, kWritten };
+    MockDma dma({.mode = MockDmaMode::kStrict});
+    std::vector<std::byte> mem(kLen + 100, std::byte{0});
+    // Mapping 0 covers [0, kLen); mapping 1 covers [100, kLen + 100).
+    const std::size_t base[2] = {0, 100};
+    Iova iova[2];
+    std::vector<std::uint8_t> owner[2] = {std::vector<std::uint8_t>(kLen, kDev),
+                                          std::vector<std::uint8_t>(kLen, kDev)};
+    for (int m = 0; m < 2; ++m) {
+      auto i = dma.map(std::span(mem).subspan(base[m], kLen), DmaDirection::kBidirectional);
+      RC_ASSERT(i.ok());
+      iova[m] = *i;
+    }
+    std::uint64_t expect_cpu_owned_writes = 0;
+    const int steps = *rc::gen::inRange(1, 60);
+    for (int s = 0; s < steps; ++s) {
+      const int m = *rc::gen::inRange(0, 2);
+      const std::size_t off = *rc::gen::inRange<std::size_t>(0, kLen);
+      const std::size_t len = *rc::gen::inRange<std::size_t>(1, kLen - off + 1);
+      auto& own = owner[m];
+      switch (*rc::gen::inRange(0, 4)) {
+        case 0:
+          RC_ASSERT(dma.device_write(iova[m] + off, std::vector<std::byte>(len)).ok());
+          if (std::find(own.begin() + off, own.begin() + off + len, kCpu) !=
+              own.begin() + off + len)
+            ++expect_cpu_owned_writes;
+          std::fill_n(own.begin() + off, len, kWritten);
+          break;
+        case 1:
+          dma.sync_for_cpu(iova[m] + off, len, DmaDirection::kBidirectional);
+          std::fill_n(own.begin() + off, len, kCpu);
+          break;
+        case 2:
+          dma.sync_for_device(iova[m] + off, len, DmaDirection::kBidirectional);
+          std::fill_n(own.begin() + off, len, kDev);
+          break;
+        default: {  // a CPU read of [off, off + len) of the memory (both mappings)
+          bool expect = true;
+          for (int k = 0; k < 2; ++k) {
+            for (std::size_t b = off; b < off + len; ++b) {
+              if (b >= base[k] && b < base[k] + kLen && owner[k][b - base[k]] == kWritten)
+                expect = false;
+            }
+          }
+          RC_ASSERT(dma.check_cpu_read(mem.data() + off, len) == expect);
+        }
+      }
+    }
+    RC_ASSERT(dma.counters().device_writes_to_cpu_owned == expect_cpu_owned_writes);
+    for (int m = 0; m < 2; ++m) {
+      RC_ASSERT(dma.unmap(iova[m], kLen, DmaDirection::kBidirectional).ok());
+    }
+  });
+}
+
+TEST_CASE("strict mode: a mapping spanning many shard granules is found from each") {
+  MockDma dma({.mode = MockDmaMode::kStrict});
+  std::vector<std::byte> buf(5 << 20);  // 5 MiB: more granules than shards
+  auto iova = dma.map(buf, DmaDirection::kFromDevice);
+  REQUIRE(iova.ok());
+  for (std::size_t off :
+       {std::size_t{0}, std::size_t{65536 * 3 + 5}, (std::size_t{5} << 20) - 64}) {
+    REQUIRE(dma.device_write(*iova + off, bytes_of(64, 1)).ok());
+    CHECK_FALSE(dma.check_cpu_read(buf.data() + off, 64));
+    dma.sync_for_cpu(*iova + off, 64, DmaDirection::kFromDevice);
+    CHECK(dma.check_cpu_read(buf.data() + off, 64));
+  }
+  CHECK(dma.counters().sync_errors == 0);
+  CHECK(dma.unmap(*iova, buf.size(), DmaDirection::kFromDevice).ok());
+  CHECK(dma.device_write(*iova + 65536 * 3, bytes_of(1, 1)).code() == absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace pagefrag
