@@ -40,14 +40,14 @@
 #include <utility>
 #include <vector>
 
-#include "pagefrag/base/bits.h"
-#include "pagefrag/base/check.h"
-#include "pagefrag/dma/dma_backend.h"
 #include "examples/mana/device.h"
 #include "examples/mana/fault.h"
 #include "examples/mana/queue.h"
 #include "examples/mana/stats.h"
 #include "examples/mana/xdp.h"
+#include "pagefrag/base/bits.h"
+#include "pagefrag/base/check.h"
+#include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/memory/provider.h"
 #include "pagefrag/rxbuf/full_page_policy.h"
 #include "pagefrag/rxbuf/kernel_policy.h"
@@ -57,12 +57,12 @@ namespace mana {
 
 using pagefrag::DmaBackend;
 using pagefrag::FullPageRxBufPolicy;
+using pagefrag::is_power_of_two;
 using pagefrag::KernelRxBufPolicy;
 using pagefrag::MemoryProvider;
 using pagefrag::RxBufCfg;
 using pagefrag::RxBufPolicy;
 using pagefrag::RxBufRequest;
-using pagefrag::is_power_of_two;
 
 // A policy's configure function (RxBufPolicy::configure).
 using RxBufConfigureFn = absl::StatusOr<RxBufCfg> (*)(const RxBufRequest&);
@@ -80,6 +80,7 @@ struct ManaPortOptions {
   bool threaded = true;               // one poller thread per queue
   FaultInjector* injector = nullptr;  // optional
   PacketSink sink;                    // the "stack"; called on the polling thread
+  PacketBatchSink batch_sink;         // the same, once per poll (preferred when set)
   // Test-only: skip the sync for the CPU of received buffers, so a test can
   // prove it detects the missing sync.
   bool testing_skip_sync_for_cpu = false;
@@ -304,7 +305,8 @@ class ManaPort {
                             opts_.injector,
                             &opts_.sink,
                             s.xdp.get(),
-                            opts_.testing_skip_sync_for_cpu};
+                            opts_.testing_skip_sync_for_cpu,
+                            &opts_.batch_sink};
     const QueueShape shape{cfg, opts_.rx_queue_size, opts_.tx_queue_size};
     std::vector<std::unique_ptr<Queue>> fresh;
     fresh.reserve(opts_.num_queues);
