@@ -222,6 +222,22 @@ TEST_CASE("strict mode: a device write into CPU-owned bytes is counted") {
   CHECK(dma.unmap(*iova, 512, DmaDirection::kFromDevice).ok());
 }
 
+TEST_CASE("strict mode: a device read of CPU-owned bytes (no sync_for_device) faults") {
+  MockDma dma({.mode = MockDmaMode::kStrict});
+  std::vector<std::byte> buf = bytes_of(512, 0);
+  auto iova = dma.map(buf, DmaDirection::kBidirectional);
+  REQUIRE(iova.ok());
+  std::vector<std::byte> seen(100);
+  CHECK(dma.device_read(*iova, seen).ok());  // map gave every byte to the device
+  dma.sync_for_cpu(*iova + 50, 100, DmaDirection::kBidirectional);
+  CHECK(dma.device_read(*iova, seen).code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(dma.device_read(*iova + 150, seen).ok());  // bytes the CPU never took
+  dma.sync_for_device(*iova + 50, 100, DmaDirection::kBidirectional);
+  CHECK(dma.device_read(*iova, seen).ok());
+  CHECK(dma.counters().device_reads_of_cpu_owned == 1);
+  CHECK(dma.unmap(*iova, 512, DmaDirection::kBidirectional).ok());
+}
+
 TEST_CASE("IOVAs come from the configured space, keep the page offset and never equal VAs") {
   MockDma dma({.iova_first = 0x10000,
                .iova_last = 0x10000 + 64 * 4096 - 1,

@@ -98,6 +98,7 @@ struct MockDmaOptions {
   X(device_reads)               /* successful device_read() calls */                  \
   X(device_faults)              /* rejected device accesses */                        \
   X(device_writes_to_cpu_owned) /* strict: device wrote CPU-owned bytes */            \
+  X(device_reads_of_cpu_owned)  /* strict: device read CPU-owned bytes (a fault) */   \
   X(cpu_reads_checked)          /* check_cpu_read() calls */                          \
   X(unsynced_cpu_reads)         /* strict: check_cpu_read() returned false */         \
   X(bounce_bytes_copied)        /* bounce: bytes copied either way */
@@ -232,7 +233,9 @@ class MockDma {
   }
 
   // Device side: the simulated device reads out.size() bytes at `iova`.
-  // Faults as device_write, PermissionDenied from a from_device mapping.
+  // Faults as device_write, PermissionDenied from a from_device mapping;
+  // strict mode: FailedPrecondition (counted) when a byte read is owned by
+  // the CPU (synced for the CPU and not handed back by sync_for_device).
   // Any thread.
   absl::Status device_read(Iova iova, std::span<std::byte> out) {
     if (out.empty()) return absl::OkStatus();
@@ -242,6 +245,15 @@ class MockDma {
         device_target(s, iova, out.size(), DmaDirection::kFromDevice, "read");
     if (!t.ok()) return t.status();
     std::lock_guard mapping_lock(t->mapping->mu);
+    if (!bounce() && t->mapping->owner.any(t->offset, t->offset + out.size(), Owner::kCpu)) {
+      // What the CPU wrote may still sit in its cache: a missing sync_for_device.
+      ++s.counters.device_reads_of_cpu_owned;
+      ++s.counters.device_faults;
+      return absl::FailedPreconditionError(fmt::format(
+          "MockDma: DMA fault: device read of {} bytes at {} covers bytes the CPU owns; "
+          "expected sync_for_device first",
+          out.size(), iova));
+    }
     const std::byte* src = bounce() ? t->mapping->bounce.data() : t->mapping->cpu;
     std::memcpy(out.data(), src + t->offset, out.size());
     ++s.counters.device_reads;
