@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "examples/mana/limits.h"
 #include "pagefrag/base/check.h"
 #include "pagefrag/rxbuf/full_page_policy.h"
 #include "pagefrag/rxbuf/kernel_policy.h"
@@ -36,7 +37,8 @@
 namespace pagefrag {
 namespace {
 
-using Platform = ManaPlatform;
+using Platform = LinuxPlatform;
+using mana::ManaLimits;
 
 constexpr int kExitBadInput = 2;
 
@@ -56,8 +58,8 @@ struct PlanOptions {
   std::uint64_t page_size = static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
   std::vector<std::uint32_t> mtus{1500};
   bool xdp = false;
-  std::uint32_t queue_size = Platform::kDefaultRxQueueSize;
-  std::uint32_t queues = Platform::kDefaultQueues;
+  std::uint32_t queue_size = ManaLimits::kDefaultRxQueueSize;
+  std::uint32_t queues = ManaLimits::kDefaultQueues;
   std::uint32_t adapter_mtu = 9216;
   std::uint32_t max_order = 4;
   std::string policy{KernelRxBufPolicy<Platform>::kName};
@@ -190,9 +192,9 @@ absl::StatusOr<PlanOptions> parse_flags(int argc, char** argv) {
     if (eq == std::string_view::npos && takes_value && i + 1 < argc) value = argv[++i];
     if (absl::Status s = apply_flag(name, value, bare, o); !s.ok()) return s;
   }
-  if (o.queues < 1 || o.queues > Platform::kMaxQueues) {
-    return bad_flag("queues", fmt::format("{} is out of range: expected 1..{}", o.queues,
-                                          Platform::kMaxQueues));
+  if (absl::Status s = mana::validate_num_queues("--queues", o.queues); !s.ok()) return s;
+  if (absl::Status s = mana::validate_rx_queue_size("--queue-size", o.queue_size); !s.ok()) {
+    return s;
   }
   return o;
 }

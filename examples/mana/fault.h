@@ -21,7 +21,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <span>
 #include <string_view>
 
@@ -29,11 +28,13 @@
 #include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/memory/heap_provider.h"
+#include "pagefrag/memory/locked_provider.h"
 #include "pagefrag/memory/provider.h"
 
 namespace mana {
 
 using pagefrag::DmaBackend;
+using pagefrag::DmaCheckedRead;
 using pagefrag::DmaDirection;
 using pagefrag::DmaFeatures;
 using pagefrag::HeapProvider;
@@ -175,39 +176,35 @@ inline bool inject(FaultInjector* inj, FaultPoint p) {
   return inj != nullptr && PAGEFRAG_UNLIKELY(inj->armed()) && inj->should_fail(p);
 }
 
-// A MemoryProvider over another one: serialises it (a mutex on the slow
-// paths alloc_bulk / release_bulk: any queue's thread may release a page)
-// and fails alloc_bulk at FaultPoint::kProviderAlloc.
+// A MemoryProvider over another one: serialises it (through
+// pagefrag::LockedProvider: any queue's thread may release a page) and fails
+// alloc_bulk at FaultPoint::kProviderAlloc.
 template <MemoryProvider P>
 class InjectingProvider {
  public:
   static constexpr bool kPhysicallyContiguous = P::kPhysicallyContiguous;
+  static constexpr bool kShareable = true;
 
   explicit InjectingProvider(P& inner, FaultInjector* injector = nullptr)
-      : inner_(&inner), injector_(injector) {}
+      : locked_(inner), injector_(injector) {}
 
   // Any thread; the wrapped provider's contract otherwise.
-  std::size_t page_size() const { return inner_->page_size(); }
-  unsigned max_order() const { return inner_->max_order(); }
+  std::size_t page_size() const { return locked_.page_size(); }
+  unsigned max_order() const { return locked_.max_order(); }
   std::size_t alloc_bulk(unsigned order, Page** pages, std::size_t n) {
     if (inject(injector_, FaultPoint::kProviderAlloc)) return 0;
-    std::lock_guard lock(mu_);
-    return inner_->alloc_bulk(order, pages, n);
+    return locked_.alloc_bulk(order, pages, n);
   }
-  void release_bulk(Page** pages, std::size_t n) {
-    std::lock_guard lock(mu_);
-    inner_->release_bulk(pages, n);
-  }
-  Page* page_of(const void* addr) const { return inner_->page_of(addr); }
-  std::span<std::byte> region() const { return inner_->region(); }
+  void release_bulk(Page** pages, std::size_t n) { locked_.release_bulk(pages, n); }
+  Page* page_of(const void* addr) const { return locked_.page_of(addr); }
+  std::span<std::byte> region() const { return locked_.region(); }
 
-  P& inner() { return *inner_; }
+  P& inner() { return locked_.inner(); }
   void set_injector(FaultInjector* injector) { injector_ = injector; }
 
  private:
-  P* inner_;
+  pagefrag::LockedProvider<P> locked_;
   FaultInjector* injector_;
-  std::mutex mu_;
 };
 
 // A DmaBackend over another one that fails map() at FaultPoint::kDmaMap and
@@ -231,16 +228,15 @@ class InjectingDma {
   absl::Status unmap(Iova iova, std::size_t len, DmaDirection dir) {
     return inner_->unmap(iova, len, dir);
   }
-  void sync_for_device(Iova iova, std::size_t len, DmaDirection dir) {
+  void sync_for_device(Iova iova, std::size_t len, DmaDirection dir) noexcept {
     inner_->sync_for_device(iova, len, dir);
   }
-  void sync_for_cpu(Iova iova, std::size_t len, DmaDirection dir) {
+  void sync_for_cpu(Iova iova, std::size_t len, DmaDirection dir) noexcept {
     inner_->sync_for_cpu(iova, len, dir);
   }
-  bool check_cpu_read(const void* va, std::size_t len) requires requires(D& d) {
-    d.check_cpu_read(va, len);
+  bool check_cpu_read(const void* va, std::size_t len) requires DmaCheckedRead<D> {
+    return inner_->check_cpu_read(va, len);
   }
-  { return inner_->check_cpu_read(va, len); }
 
   D& inner() { return *inner_; }
   void set_injector(FaultInjector* injector) { injector_ = injector; }
@@ -251,6 +247,7 @@ class InjectingDma {
 };
 
 static_assert(MemoryProvider<InjectingProvider<HeapProvider>>);
+static_assert(pagefrag::kShareableProvider<InjectingProvider<HeapProvider>>);  // a port shares it
 static_assert(DmaBackend<InjectingDma<NoDma>>);
 
 }  // namespace mana

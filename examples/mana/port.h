@@ -42,6 +42,7 @@
 
 #include "examples/mana/device.h"
 #include "examples/mana/fault.h"
+#include "examples/mana/limits.h"
 #include "examples/mana/queue.h"
 #include "examples/mana/stats.h"
 #include "examples/mana/xdp.h"
@@ -68,9 +69,9 @@ using pagefrag::RxBufRequest;
 using RxBufConfigureFn = absl::StatusOr<RxBufCfg> (*)(const RxBufRequest&);
 
 struct ManaPortOptions {
-  std::uint32_t num_queues = 4;        // 1..64
-  std::uint32_t rx_queue_size = 1024;  // power of two, 128..8192
-  std::uint32_t tx_queue_size = 256;   // power of two, 2..8192
+  std::uint32_t num_queues = 4;                                   // 1..64
+  std::uint32_t rx_queue_size = ManaLimits::kDefaultRxQueueSize;  // power of two, 128..8192
+  std::uint32_t tx_queue_size = ManaLimits::kDefaultTxQueueSize;  // power of two, 2..8192
   std::uint32_t mtu = 1500;
   std::uint32_t adapter_mtu = 9216;
   std::uint32_t max_order = 4;  // the largest page order a policy may pick
@@ -227,12 +228,18 @@ class ManaPort {
       return absl::InvalidArgumentError(
           fmt::format("ManaPortOptions.{} = {}; expected {}", field, v, expected));
     };
-    if (o.num_queues < 1 || o.num_queues > 64) return bad("num_queues", o.num_queues, "1..64");
-    if (!is_power_of_two(o.rx_queue_size) || o.rx_queue_size < 128 || o.rx_queue_size > 8192) {
-      return bad("rx_queue_size", o.rx_queue_size, "a power of two in 128..8192");
+    if (absl::Status s = validate_num_queues("ManaPortOptions.num_queues", o.num_queues); !s.ok()) {
+      return s;
     }
-    if (!is_power_of_two(o.tx_queue_size) || o.tx_queue_size < 2 || o.tx_queue_size > 8192) {
-      return bad("tx_queue_size", o.tx_queue_size, "a power of two in 2..8192");
+    if (absl::Status s = validate_rx_queue_size("ManaPortOptions.rx_queue_size", o.rx_queue_size);
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s =
+            validate_ring_size("ManaPortOptions.tx_queue_size", o.tx_queue_size,
+                               ManaLimits::kMinTxQueueSize, ManaLimits::kMaxTxQueueSize);
+        !s.ok()) {
+      return s;
     }
     if (o.budget < 1) return bad("budget", o.budget, "at least 1");
     if (o.policy == nullptr) return bad("policy", 0, "a configure function");

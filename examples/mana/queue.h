@@ -573,7 +573,7 @@ class ManaQueue {
   // MockDma's checked accessor, when the backend has one: counts a read of
   // bytes the device wrote that were not synced for the CPU.
   void check_cpu_read(const std::byte* data, std::uint32_t len) {
-    if constexpr (requires(Dma & d) { d.check_cpu_read(data, len); }) {
+    if constexpr (pagefrag::DmaCheckedRead<Dma>) {
       if (!env_.dma->check_cpu_read(data, len)) stats_->rx_unsynced_reads.add();
     }
   }

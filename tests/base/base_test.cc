@@ -3,14 +3,57 @@
 // and the Iova strong type.
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+
+#include <string>
 #include <type_traits>
 
 #include "pagefrag/base/bits.h"
+#include "pagefrag/base/counters.h"
 #include "pagefrag/base/iova.h"
 #include "tests/support/rc_doctest.h"
 
 namespace pagefrag {
 namespace {
+
+#define TEST_COUNTERS(X)                                 \
+  X(kRx, std::uint64_t, rx_packets, "packets received") \
+  X(kDrops, std::uint64_t, drops, "packets dropped")    \
+  X(kInflight, std::int64_t, inflight, "buffers out")
+
+struct TestStats {
+  PAGEFRAG_COUNTERS(TestStats, TEST_COUNTERS)
+};
+
+enum class TestCounter : unsigned { PAGEFRAG_COUNTER_ENUMERATORS(TEST_COUNTERS) kCount };
+
+TEST_CASE("a counter list generates members, sum, table, names and fmt") {
+  static_assert(CounterStruct<TestStats>);
+  static_assert(counter_count<TestStats>() == 3);
+  static_assert(static_cast<unsigned>(TestCounter::kCount) == 3);
+  static_assert(std::is_same_v<decltype(TestStats::inflight), std::int64_t>);
+  TestStats a;
+  CHECK(a.rx_packets == 0);
+  CHECK(a.inflight == 0);
+  a.rx_packets = 5;
+  a.drops = 1;
+  a.inflight = -2;
+  TestStats b;
+  b.rx_packets = 7;
+  b.inflight = 3;
+  const TestStats sum = counters_sum(a, b);
+  CHECK(sum.rx_packets == 12);
+  CHECK(sum.drops == 1);
+  CHECK(sum.inflight == 1);
+  const auto table = counter_table(a);
+  CHECK(table[0].name == "rx_packets");
+  CHECK(table[0].value == 5);
+  CHECK(table[1].name == "drops");
+  CHECK(table[2].value == -2);
+  CHECK(counter_names<TestStats>()[2] == "inflight");
+  CHECK(TestStats::counter_fields()[1].doc == "packets dropped");
+  CHECK(fmt::format("{}", a) == "rx_packets=5 drops=1 inflight=-2");
+}
 
 TEST_CASE("get_order matches the kernel's definition on worked values") {
   CHECK(get_order(0, 4096) == 0);

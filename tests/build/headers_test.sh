@@ -27,5 +27,13 @@ while IFS= read -r header; do
   jobs+=("g++ ${header#include/}")
 done < <(find include/pagefrag -name '*.h' | sort)
 
+# The umbrella is portable: it must not pull in <linux/vfio.h> (VfioDma is
+# included on its own).
+if echo '#include "pagefrag/pagefrag.h"' | g++ -std=c++20 -I include -E -x c++ - |
+    grep -q 'linux/vfio.h'; then
+  echo "FAIL: pagefrag/pagefrag.h includes <linux/vfio.h>"
+  exit 1
+fi
+
 printf '%s\n' "${jobs[@]}" | xargs -P "$(nproc)" -L 1 bash -c 'compile "$0" "$1"'
 echo "headers_test: pagefrag.h with g++ and clang++, $((${#jobs[@]} - 2)) headers self-contained"

@@ -77,6 +77,10 @@ TEST_CASE_TEMPLATE_DEFINE("DmaBackend conformance", Model, dma_backend_conforman
   using pagefrag::Iova;
   using Backend = typename Model::Backend;
   static_assert(pagefrag::DmaBackend<Backend>);
+  static_assert(pagefrag::DmaFeatured<Backend> && pagefrag::DmaMapping<Backend> &&
+                pagefrag::DmaSyncing<Backend>);
+  // The checked-read ability is there exactly when the feature bit says so.
+  static_assert(pagefrag::DmaCheckedRead<Backend> == Backend::kFeatures.checked_cpu_read);
   namespace pt = pagefrag::testing;
   CAPTURE(Model::kName);
   Backend& dma = Model::backend();
@@ -180,5 +184,20 @@ TEST_CASE_TEMPLATE_DEFINE("DmaBackend conformance", Model, dma_backend_conforman
     }
     std::shuffle(live.begin(), live.end(), rng);
     for (const auto& m : live) CHECK(dma.unmap(m.iova, m.cpu.size(), m.dir).ok());
+  }
+
+  SUBCASE("checked reads (when declared): synced device bytes may be read, CPU bytes too") {
+    if constexpr (pagefrag::DmaCheckedRead<Backend>) {
+      std::span<std::byte> buf = mem.first(2048);
+      auto iova = dma.map(buf, DmaDirection::kFromDevice);
+      REQUIRE(iova.ok());
+      CHECK(dma.check_cpu_read(buf.data(), buf.size()));  // nothing written yet
+      std::vector<std::byte> packet(1000);
+      pt::fill_pattern(packet, 6);
+      REQUIRE(Model::device_write(dma, *iova, packet).ok());
+      dma.sync_for_cpu(*iova, packet.size(), DmaDirection::kFromDevice);
+      CHECK(dma.check_cpu_read(buf.data(), packet.size()));
+      CHECK(dma.unmap(*iova, buf.size(), DmaDirection::kFromDevice).ok());
+    }
   }
 }

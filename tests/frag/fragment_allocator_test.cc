@@ -245,6 +245,23 @@ TEST_CASE("a fragment freed twice aborts when its page retires") {
   CHECK(c.page == a.page);
   f.frags->free_frag(c.page);
 }
+
+TEST_CASE("a page of a pool of another type never reaches a cast to this pool type") {
+  Fixture f(4096);
+  using OtherPool = PagePool<HeapProvider, NoDma, NoPoolStats>;
+  static_assert(FragmentPool<OtherPool>);
+  auto other = OtherPool::create(*f.provider, f.dma, {.pool_size = 4});
+  REQUIRE(other.ok());
+  Page* foreign = (*other)->alloc();
+  REQUIRE(foreign != nullptr);
+  CHECK(OtherPool::pool_of(foreign) == other->get());  // its own type: found
+  CHECK(testing::aborted(testing::in_child([&] { Pool::pool_of(foreign); })));
+  // The whole-page fragment's remote free is the last reference: it would
+  // cast the page back to Pool.
+  foreign->ref.store(1);
+  CHECK(testing::aborted(testing::in_child([&] { Frags::free_frag_remote(foreign); })));
+  (*other)->recycle_direct(foreign);
+}
 #endif
 
 TEST_CASE("a full watch set merges a page; merged pages still recycle exactly once") {

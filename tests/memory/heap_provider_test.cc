@@ -8,8 +8,13 @@
 #include <sys/wait.h>
 
 #include <csignal>
+#include <cstring>
+#include <list>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "pagefrag/memory/locked_provider.h"
 #include "tests/memory/provider_conformance.h"
 
 namespace pagefrag {
@@ -19,8 +24,43 @@ template <std::size_t PageSize, unsigned MaxOrder>
 using HeapModel =
     testing::RegionProviderModel<HeapProvider, HeapProviderParams, PageSize, MaxOrder>;
 
+// LockedProvider over a HeapProvider the model keeps alive for the test run.
+struct LockedHeapModel {
+  using Provider = LockedProvider<HeapProvider>;
+  static constexpr const char* kName = "LockedProvider<HeapProvider>";
+  static absl::StatusOr<Provider> make(std::size_t top_blocks) {
+    static std::list<HeapProvider> heaps;  // outlive every wrapper made here
+    auto heap = HeapProvider::create(
+        {.page_size = 4096, .max_order = 2, .capacity = top_blocks * (4096 << 2)});
+    if (!heap.ok()) return heap.status();
+    return Provider(heaps.emplace_back(*std::move(heap)));
+  }
+};
+
 TEST_CASE_TEMPLATE_INVOKE(memory_provider_conformance, HeapModel<4096, 0>, HeapModel<4096, 4>,
-                          HeapModel<16384, 3>, HeapModel<65536, 2>);
+                          HeapModel<16384, 3>, HeapModel<65536, 2>, LockedHeapModel);
+
+TEST_CASE("LockedProvider serialises threads sharing one provider") {
+  auto heap = HeapProvider::create({.page_size = 4096, .max_order = 0, .capacity = 64 * 4096});
+  REQUIRE(heap.ok());
+  LockedProvider<HeapProvider> shared(*heap);
+  static_assert(kShareableProvider<LockedProvider<HeapProvider>>);
+  static_assert(!kShareableProvider<HeapProvider>);
+  auto churn = [&] {
+    std::vector<Page*> pages(8);
+    for (int round = 0; round < 2000; ++round) {
+      const std::size_t k = shared.alloc_bulk(0, pages.data(), pages.size());
+      for (std::size_t i = 0; i < k; ++i) std::memset(pages[i]->va, round & 0xff, 64);
+      shared.release_bulk(pages.data(), k);
+    }
+  };
+  std::thread a(churn), b(churn), c(churn);
+  a.join();
+  b.join();
+  c.join();
+  CHECK(heap->allocated_blocks() == 0);
+  CHECK(heap->free_bytes() == 64 * 4096);
+}
 
 // The message must name the field and state the valid range.
 void check_invalid(const HeapProviderParams& params, const std::string& field,

@@ -182,27 +182,6 @@ TEST_CASE_TEMPLATE_DEFINE("MemoryProvider conformance", Model, memory_provider_c
     CHECK(p.page_of(pg->va) == nullptr);
   }
 
-  SUBCASE("allocation resets the pool-layer fields") {
-    std::vector<Page*> all(p.region().size() / p.page_size());
-    REQUIRE(p.alloc_bulk(0, all.data(), all.size()) == all.size());
-    int owner = 0;
-    for (Page* pg : all) {  // dirty every block as a pool would
-      pg->pool = &owner;
-      pg->dma = pagefrag::Iova(0x1234);
-      pg->ref.store(7);
-      pg->owner_ref = 9;
-    }
-    p.release_bulk(all.data(), all.size());
-    REQUIRE(p.alloc_bulk(0, all.data(), all.size()) == all.size());
-    for (Page* pg : all) {
-      CHECK(pg->pool == nullptr);
-      CHECK(pg->dma == pagefrag::Iova{});
-      CHECK(pg->ref.load() == 0);
-      CHECK(pg->owner_ref == 0);
-    }
-    p.release_bulk(all.data(), all.size());
-  }
-
 // ThreadSanitizer's runtime maps memory of its own in a forked child, and it
 // may land in the hole MADV_DONTFORK left; the check runs in every other
 // configuration.

@@ -223,6 +223,17 @@ TEST_CASE("stats format with the kernel's names; the no-op policy counts nothing
   CHECK(text.find("alloc_fast=1 alloc_slow=1") != std::string::npos);
   CHECK(text.find("recycle_cached=1") != std::string::npos);
   CHECK(text.find("held_bytes=32768") != std::string::npos);
+  // The name/value table carries the same names and values, in list order.
+  const PoolStatsSnapshot snap = (*pool)->stats();
+  const auto table = counter_table(snap);
+  CHECK(table.size() == static_cast<std::size_t>(PoolCounter::kCount) + 3);  // + 3 gauges
+  CHECK(table[0].name == "alloc_fast");
+  CHECK(table[static_cast<unsigned>(PoolCounter::kRecycleCached)].name == "recycle_cached");
+  CHECK(table[static_cast<unsigned>(PoolCounter::kRecycleCached)].value == 1);
+  CHECK(snap.get(PoolCounter::kAllocSlow) == 1);
+  const PoolStatsSnapshot twice = counters_sum(snap, snap);
+  CHECK(twice.recycle_cached == 2);
+  CHECK(twice.held_bytes == 2 * snap.held_bytes);
 
   using Quiet = PagePool<HeapProvider, NoDma, NoPoolStats>;
   auto quiet = Quiet::create(provider, dma, {.pool_size = 8});
@@ -232,6 +243,23 @@ TEST_CASE("stats format with the kernel's names; the no-op policy counts nothing
   CHECK((*quiet)->inflight() == 1);
   (*quiet)->recycle_direct(p);
   CHECK(sizeof(Quiet) < sizeof(Pool));  // the no-op policy takes no bytes
+}
+
+TEST_CASE("pool ids are unique across pool types in one process") {
+  HeapProvider provider = make_provider();
+  NoDma dma;
+  LockedProvider<HeapProvider> locked(provider);
+  // Types no other test instantiates: a per-type counter gives each its id 1.
+  using A = PagePool<LockedProvider<HeapProvider>, NoDma, NoPoolStats>;
+  using B = PagePool<LockedProvider<HeapProvider>, NoDma>;
+  auto a = A::create(locked, dma, {.pool_size = 4});
+  auto b = B::create(locked, dma, {.pool_size = 4});
+  auto c = Pool::create(provider, dma, {.pool_size = 4});
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  REQUIRE(c.ok());
+  const std::set<std::uint64_t> ids{(*a)->id(), (*b)->id(), (*c)->id()};
+  CHECK(ids.size() == 3);
 }
 
 }  // namespace

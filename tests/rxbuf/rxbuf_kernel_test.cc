@@ -12,7 +12,7 @@
 namespace pagefrag {
 namespace {
 
-using Kernel = KernelRxBufPolicy<ManaPlatform>;
+using Kernel = KernelRxBufPolicy<LinuxPlatform>;
 
 // Adapter MTU 65549 (the largest) so only the page size limits the MTU.
 RxBufCfg kernel_cfg(std::uint64_t page_size, std::uint32_t mtu, bool xdp = false) {
@@ -157,8 +157,8 @@ TEST_CASE("layouts are constant expressions") {
   CHECK(fmt::format("{}", RxBufKind::kFullPage) == "full_page");
 }
 
-// A platform with different numbers: the policies must follow it, not ManaPlatform.
-struct WidePlatform : ManaPlatform {
+// A platform with different numbers: the policies must follow it, not LinuxPlatform.
+struct WidePlatform : LinuxPlatform {
   static constexpr std::uint32_t kCacheLineSize = 128;
   static constexpr std::uint32_t kFragAlignment = 256;
 };

@@ -29,8 +29,7 @@ namespace pagefrag::afxdp {
 
 class UmemDma {
  public:
-  static constexpr pagefrag::DmaFeatures kFeatures{
-      .needs_sync = false, .identity_iova = false, .maps_whole_regions = true};
+  static constexpr pagefrag::DmaFeatures kFeatures{.needs_sync = false, .identity_iova = false};
 
   // `umem` is the whole registered area (UmemProvider::umem()).
   explicit UmemDma(std::span<std::byte> umem) : umem_(umem) {}
@@ -58,8 +57,8 @@ class UmemDma {
     return absl::OkStatus();
   }
 
-  void sync_for_device(pagefrag::Iova, std::size_t, pagefrag::DmaDirection) {}
-  void sync_for_cpu(pagefrag::Iova, std::size_t, pagefrag::DmaDirection) {}
+  void sync_for_device(pagefrag::Iova, std::size_t, pagefrag::DmaDirection) noexcept {}
+  void sync_for_cpu(pagefrag::Iova, std::size_t, pagefrag::DmaDirection) noexcept {}
 
   // The CPU address of a UMEM offset (what the kernel hands back on the RX
   // and completion rings). Any thread.

@@ -30,6 +30,7 @@
 
 #include "pagefrag/base/bits.h"
 #include "pagefrag/base/check.h"
+#include "pagefrag/memory/mapped_region.h"
 #include "pagefrag/memory/page.h"
 #include "pagefrag/memory/provider.h"
 
@@ -56,37 +57,14 @@ class UmemProvider {
           "least one page and a tail that is a multiple of 4096",
           o.page_size, o.pages, o.tail_bytes));
     }
-    // Over-map by one page so the area can start on a page_size boundary.
-    const std::size_t mapped = o.page_size * (o.pages + 1) + o.tail_bytes;
-    void* raw = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (raw == MAP_FAILED) {
-      return absl::ResourceExhaustedError(fmt::format(
-          "mmap of {} bytes for the UMEM failed; expected that much free memory", mapped));
-    }
-    if (::madvise(raw, mapped, MADV_DONTFORK) != 0) {
-      ::munmap(raw, mapped);
-      return absl::InternalError("madvise(MADV_DONTFORK) on the UMEM failed");
-    }
-    return UmemProvider(o, raw, mapped);
+    absl::StatusOr<pagefrag::MappedRegion> area = pagefrag::MappedRegion::map_anonymous(
+        o.page_size * o.pages + o.tail_bytes, o.page_size, MAP_POPULATE, "UMEM");
+    if (!area.ok()) return area.status();
+    return UmemProvider(o, *std::move(area));
   }
 
-  UmemProvider(UmemProvider&& other) noexcept { *this = std::move(other); }
-  UmemProvider& operator=(UmemProvider&& other) noexcept {
-    std::swap(options_, other.options_);
-    std::swap(mapping_, other.mapping_);
-    std::swap(mapping_bytes_, other.mapping_bytes_);
-    std::swap(page_shift_, other.page_shift_);
-    std::swap(region_, other.region_);
-    pages_.swap(other.pages_);  // vectors keep their buffers: Page* stay valid
-    free_.swap(other.free_);
-    handed_out_.swap(other.handed_out_);
-    std::swap(allocated_, other.allocated_);
-    return *this;
-  }
-  ~UmemProvider() {
-    if (mapping_ != nullptr) ::munmap(mapping_, mapping_bytes_);
-  }
+  UmemProvider(UmemProvider&&) noexcept = default;  // vectors keep their buffers: Page* stay valid
+  UmemProvider& operator=(UmemProvider&&) noexcept = default;
 
   std::size_t page_size() const { return options_.page_size; }
   unsigned max_order() const { return 0; }
@@ -99,10 +77,6 @@ class UmemProvider {
     for (; k < n && !free_.empty(); ++k) {
       pagefrag::Page* page = free_.back();
       free_.pop_back();
-      page->pool = nullptr;
-      page->dma = pagefrag::Iova{};
-      page->ref.store(0, std::memory_order_relaxed);
-      page->owner_ref = 0;
       handed_out_[index_of(page)] = true;
       pages[k] = page;
     }
@@ -141,15 +115,13 @@ class UmemProvider {
   std::size_t allocated() const { return allocated_; }
 
  private:
-  UmemProvider(const UmemProviderOptions& o, void* mapping, std::size_t mapping_bytes)
+  UmemProvider(const UmemProviderOptions& o, pagefrag::MappedRegion area)
       : options_(o),
-        mapping_(mapping),
-        mapping_bytes_(mapping_bytes),
+        area_(std::move(area)),
         page_shift_(pagefrag::log2_exact(o.page_size)),
         pages_(o.pages),
         handed_out_(o.pages, false) {
-    auto* start = reinterpret_cast<std::byte*>(
-        pagefrag::align_up(reinterpret_cast<std::uintptr_t>(mapping), o.page_size));
+    std::byte* start = area_.data();
     region_ = {start, o.page_size * o.pages};
     free_.reserve(o.pages);
     for (std::size_t i = o.pages; i-- > 0;) {  // lowest address handed out first
@@ -163,8 +135,7 @@ class UmemProvider {
   }
 
   UmemProviderOptions options_{};
-  void* mapping_ = nullptr;
-  std::size_t mapping_bytes_ = 0;
+  pagefrag::MappedRegion area_;  // the pages and the tail, aligned to page_size
   unsigned page_shift_ = 0;
   std::span<std::byte> region_;
   std::vector<pagefrag::Page> pages_;

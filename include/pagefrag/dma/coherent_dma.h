@@ -40,7 +40,7 @@ namespace pagefrag {
 class CoherentDma {
  public:
   static constexpr DmaFeatures kFeatures{
-      .needs_sync = false, .identity_iova = false, .maps_whole_regions = false};
+      .needs_sync = false, .identity_iova = false, .checked_cpu_read = false};
   // The IOMMU window base: above the 47-bit user address space, so no Iova
   // ever equals a CPU address.
   static constexpr std::uint64_t kWindowBase = std::uint64_t{1} << 47;

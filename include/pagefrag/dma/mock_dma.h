@@ -120,7 +120,7 @@ struct MockDmaCounters {
 class MockDma {
  public:
   static constexpr DmaFeatures kFeatures{
-      .needs_sync = true, .identity_iova = false, .maps_whole_regions = false};
+      .needs_sync = true, .identity_iova = false, .checked_cpu_read = true};
   static constexpr std::uint64_t kIovaPage = 4096;
 
   explicit MockDma(MockDmaOptions options = {})
@@ -196,13 +196,13 @@ class MockDma {
   // Hands [iova, iova + len) to the device (strict: ownership; bounce: copies
   // CPU bytes to the bounce copy unless dir is from_device). A range inside
   // no mapping, or a dir unlike the mapping's, is counted. Any thread.
-  void sync_for_device(Iova iova, std::size_t len, DmaDirection dir) {
+  void sync_for_device(Iova iova, std::size_t len, DmaDirection dir) noexcept {
     sync(iova, len, dir, Owner::kDevice);
   }
 
   // Hands [iova, iova + len) back to the CPU (strict: ownership; bounce:
   // copies device data into CPU memory unless dir is to_device). Any thread.
-  void sync_for_cpu(Iova iova, std::size_t len, DmaDirection dir) {
+  void sync_for_cpu(Iova iova, std::size_t len, DmaDirection dir) noexcept {
     sync(iova, len, dir, Owner::kCpu);
   }
 
@@ -584,5 +584,6 @@ class MockDma {
 };
 
 static_assert(DmaBackend<MockDma>);
+static_assert(DmaCheckedRead<MockDma>);
 
 }  // namespace pagefrag

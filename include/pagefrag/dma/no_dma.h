@@ -16,8 +16,7 @@ namespace pagefrag {
 
 class NoDma {
  public:
-  static constexpr DmaFeatures kFeatures{
-      .needs_sync = false, .identity_iova = true, .maps_whole_regions = true};
+  static constexpr DmaFeatures kFeatures{.needs_sync = false, .identity_iova = true};
 
   absl::StatusOr<Iova> map(std::span<std::byte> cpu, DmaDirection /*dir*/) {
     return Iova(reinterpret_cast<std::uintptr_t>(cpu.data()));
@@ -25,8 +24,8 @@ class NoDma {
   absl::Status unmap(Iova /*iova*/, std::size_t /*len*/, DmaDirection /*dir*/) {
     return absl::OkStatus();
   }
-  void sync_for_device(Iova /*iova*/, std::size_t /*len*/, DmaDirection /*dir*/) {}
-  void sync_for_cpu(Iova /*iova*/, std::size_t /*len*/, DmaDirection /*dir*/) {}
+  void sync_for_device(Iova /*iova*/, std::size_t /*len*/, DmaDirection /*dir*/) noexcept {}
+  void sync_for_cpu(Iova /*iova*/, std::size_t /*len*/, DmaDirection /*dir*/) noexcept {}
 };
 
 static_assert(DmaBackend<NoDma>);

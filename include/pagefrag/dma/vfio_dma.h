@@ -11,9 +11,8 @@
 // IOVAs it allocates only inside the valid ranges and below the device's DMA
 // mask (a parameter: many devices address fewer than 64 bits; QEMU's edu has
 // 28), never at IOVA 0, checking RLIMIT_MEMLOCK first; unmap() uses VFIO_IOMMU_UNMAP_DMA.
-// Mapping is per page or per region: maps_whole_regions says a
-// PremappedRegion over a provider is the efficient way (one IOTLB-friendly
-// mapping instead of one per page).
+// Mapping is per page or per region: a PremappedRegion over a provider is
+// the efficient way (one IOTLB-friendly mapping instead of one per page).
 //
 // Syncs are no-ops: VFIO targets cache-coherent x86 here, where the IOMMU
 // neither bounces nor needs cache maintenance (kFeatures.needs_sync is
@@ -68,8 +67,7 @@ struct VfioDmaParams {
 
 class VfioDma {
  public:
-  static constexpr DmaFeatures kFeatures{
-      .needs_sync = false, .identity_iova = false, .maps_whole_regions = true};
+  static constexpr DmaFeatures kFeatures{.needs_sync = false, .identity_iova = false};
 
   // Runs every setup step; the first failure is returned. Setup path.
   static absl::StatusOr<std::unique_ptr<VfioDma>> create(const VfioDmaParams& params) {

@@ -58,8 +58,14 @@
 #include "pagefrag/base/bits.h"
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/compiler.h"
+#include "pagefrag/base/counters.h"
 #include "pagefrag/base/iova.h"
+#include "pagefrag/dma/no_dma.h"
+#include "pagefrag/frag/fragment_pool.h"
+#include "pagefrag/memory/heap_provider.h"
+#include "pagefrag/memory/locked_provider.h"
 #include "pagefrag/memory/page.h"
+#include "pagefrag/pool/page_pool.h"
 
 namespace pagefrag {
 
@@ -93,16 +99,21 @@ struct FragmentAllocatorParams {
   std::uint32_t watch_capacity = 128;
 };
 
-// Owner-thread counters of one allocator (slow paths only).
-struct FragStats {
-  std::uint64_t alloc_fail = 0;     // null Frags returned
-  std::uint64_t full_pages = 0;     // requests served with a whole page
-  std::uint64_t pages_used = 0;     // pages that became the fragment page
-  std::uint64_t pages_merged = 0;   // pages handed to the atomic count
-  std::uint64_t pages_evicted = 0;  // of those, merged because the watch set was full
-};
+// Owner-thread counters of one allocator (slow paths only), as a counter list
+// (base/counters.h): FragStats has counters_sum, counter_table and fmt.
+#define PAGEFRAG_FRAG_COUNTERS(X)                                                  \
+  X(kAllocFail, std::uint64_t, alloc_fail, "null Frags returned")                  \
+  X(kFullPages, std::uint64_t, full_pages, "requests served with a whole page")    \
+  X(kPagesUsed, std::uint64_t, pages_used, "pages that became the fragment page")  \
+  X(kPagesMerged, std::uint64_t, pages_merged, "pages handed to the atomic count") \
+  X(kPagesEvicted, std::uint64_t, pages_evicted, "of those, merged because the watch set was full")
 
-template <class Pool>
+struct FragStats {
+  PAGEFRAG_COUNTERS(FragStats, PAGEFRAG_FRAG_COUNTERS)
+};
+static_assert(CounterStruct<FragStats>);
+
+template <FragmentPool Pool>
 class FragmentAllocator {
  public:
   // Validates params against the pool (InvalidArgument naming the field).
@@ -411,7 +422,7 @@ class FragmentAllocator {
       return;
     }
     page->ref.store(1, std::memory_order_relaxed);
-    Pool* pool = static_cast<Pool*>(page->pool);
+    Pool* pool = Pool::pool_of(page);  // aborts for a page of no pool of this type
     if (direct) {
       pool->recycle_direct(page);
     } else {
@@ -442,5 +453,9 @@ class FragmentAllocator {
   std::size_t cursor_ = 0;
   FragStats stats_;
 };
+
+// The library's pools are FragmentPools.
+static_assert(FragmentPool<PagePool<HeapProvider, NoDma>>);
+static_assert(FragmentPool<PagePool<LockedProvider<HeapProvider>, NoDma, NoPoolStats>>);
 
 }  // namespace pagefrag

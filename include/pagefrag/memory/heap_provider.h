@@ -14,7 +14,7 @@
 // without an IOMMU must not be given a block larger than a host page.
 //
 // Thread contract: not thread-safe. One PagePool calls it from its slow
-// paths; providers shared between pools need the caller's lock.
+// paths; pools that share one use LockedProvider<HeapProvider>.
 #pragma once
 
 #include <absl/status/status.h>
@@ -25,7 +25,8 @@
 
 #include "pagefrag/memory/internal/arena_provider.h"
 #include "pagefrag/memory/internal/geometry.h"
-#include "pagefrag/memory/internal/mapped_region.h"
+#include "pagefrag/memory/locked_provider.h"
+#include "pagefrag/memory/mapped_region.h"
 #include "pagefrag/memory/provider.h"
 
 namespace pagefrag {
@@ -55,8 +56,8 @@ class HeapProvider : public internal::ArenaProvider {
       return bad;
     }
     const std::size_t block = params.page_size << params.max_order;
-    absl::StatusOr<internal::MappedRegion> region =
-        internal::MappedRegion::map_anonymous(params.capacity, block, 0, "HeapProvider");
+    absl::StatusOr<MappedRegion> region =
+        MappedRegion::map_anonymous(params.capacity, block, 0, "HeapProvider");
     if (!region.ok()) return region.status();
     return HeapProvider(*std::move(region), params);
   }
@@ -65,10 +66,13 @@ class HeapProvider : public internal::ArenaProvider {
   // and their contracts are ArenaProvider's.
 
  private:
-  HeapProvider(internal::MappedRegion region, const HeapProviderParams& params)
+  HeapProvider(MappedRegion region, const HeapProviderParams& params)
       : ArenaProvider(std::move(region), params.page_size, params.max_order) {}
 };
 
 static_assert(MemoryProvider<HeapProvider>);
+static_assert(!kShareableProvider<HeapProvider>);
+static_assert(MemoryProvider<LockedProvider<HeapProvider>>);
+static_assert(kShareableProvider<LockedProvider<HeapProvider>>);
 
 }  // namespace pagefrag

@@ -31,7 +31,7 @@
 
 #include "pagefrag/memory/internal/arena_provider.h"
 #include "pagefrag/memory/internal/geometry.h"
-#include "pagefrag/memory/internal/mapped_region.h"
+#include "pagefrag/memory/mapped_region.h"
 #include "pagefrag/memory/provider.h"
 
 #ifndef MAP_HUGE_2MB
@@ -78,7 +78,7 @@ class HugepageProvider : public internal::ArenaProvider {
   // Setup path; any thread.
   static absl::StatusOr<HugepageProvider> create(const HugepageProviderParams& params) {
     if (absl::Status bad = check_params(params); !bad.ok()) return bad;
-    absl::StatusOr<internal::MappedRegion> region = internal::MappedRegion::map_anonymous(
+    absl::StatusOr<MappedRegion> region = MappedRegion::map_anonymous(
         params.capacity, kHugepageSize, MAP_HUGETLB | MAP_HUGE_2MB, "HugepageProvider");
     if (!region.ok()) {
       if (region.status().code() != absl::StatusCode::kResourceExhausted) return region.status();
@@ -91,7 +91,7 @@ class HugepageProvider : public internal::ArenaProvider {
   // and their contracts are ArenaProvider's.
 
  private:
-  HugepageProvider(internal::MappedRegion region, const HugepageProviderParams& params)
+  HugepageProvider(MappedRegion region, const HugepageProviderParams& params)
       : ArenaProvider(std::move(region), params.page_size, params.max_order) {}
 
   static absl::Status check_params(const HugepageProviderParams& params) {

@@ -24,7 +24,10 @@ struct alignas(kCacheLineSize) Page {
 
   // --- pool layer: meaningful only while a pool holds the page ---
   void* pool = nullptr;  // the owning pool (the kernel's page->pp)
-  Iova dma{};            // device address of va while mapped
+  // The owning pool's type: a tag address unique to each pool type, checked
+  // before `pool` is cast back to that type (PagePool::pool_of).
+  const void* pool_type = nullptr;
+  Iova dma{};  // device address of va while mapped
   // Shared reference count (the kernel's pp_ref_count): any thread may
   // decrement it; see frag/ for the bias scheme.
   std::atomic<std::int64_t> ref{0};

@@ -12,8 +12,10 @@
 //   max_order()        the largest order alloc_bulk accepts.
 //   alloc_bulk(o,p,n)  stores up to n blocks of order o in p[0..k) and returns
 //                      k (0 <= k <= n; fewer than n only when the region has no
-//                      more such blocks). Each block is aligned to its own size
-//                      and its Page's pool-layer fields are reset.
+//                      more such blocks). Each block is aligned to its own size;
+//                      its Page's va and order are set. The pool-layer fields
+//                      are left as they are: the pool that takes the page sets
+//                      every one of them.
 //   release_bulk(p,n)  returns n blocks (any orders) to the provider.
 //   page_of(addr)      O(1), no lookup structure: the Page of the allocated
 //                      block that holds addr; nullptr if addr is outside the
@@ -22,8 +24,9 @@
 //   kPhysicallyContiguous  whether each block is physically contiguous (true
 //                      only for blocks inside one hugepage).
 // Single-block calls wrap the bulk ones. Providers are not thread-safe: each
-// PagePool calls its provider only from its own slow paths, under the
-// provider's own lock if the provider is shared.
+// PagePool calls its provider only from its own slow paths. Pools that share
+// one provider go through LockedProvider (memory/locked_provider.h), and code
+// that shares one static_asserts kShareableProvider.
 #pragma once
 
 #include <concepts>

@@ -61,6 +61,11 @@
 
 namespace pagefrag {
 
+namespace internal {
+// The last PagePool id handed out, for pools of every type.
+inline std::atomic<std::uint64_t> next_page_pool_id{0};
+}  // namespace internal
+
 // Owner cache geometry (the kernel's PP_ALLOC_CACHE_SIZE / _REFILL).
 inline constexpr std::size_t kPagePoolCacheSize = 128;
 inline constexpr std::size_t kPagePoolCacheRefill = 64;
@@ -158,6 +163,17 @@ class PagePool {
   // thread.
   static void ref_page(Page* page) { page->ref.fetch_add(1, std::memory_order_relaxed); }
 
+  // The pool of this type a page belongs to. Aborts, naming the page, when
+  // the page belongs to no pool of this type (a foreign or released page):
+  // the only way from a Page back to its pool. Any thread, while the caller
+  // holds the page.
+  static PagePool* pool_of(Page* page) {
+    PAGEFRAG_CHECK(page->pool_type == &type_tag_,
+                   "page {} (va {}) belongs to no page_pool of this type", static_cast<void*>(page),
+                   static_cast<void*>(page->va));
+    return static_cast<PagePool*>(page->pool);
+  }
+
   // The page's device address (its first byte; add offsets yourself). Any
   // thread, while the caller holds the page.
   static Iova dma_addr(const Page* page) noexcept { return page->dma; }
@@ -254,9 +270,10 @@ class PagePool {
     owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   }
 
+  // One counter for every pool type in the process (an inline variable, not
+  // a static of this template, which would count per instantiation).
   static std::uint64_t next_id() {
-    static std::atomic<std::uint64_t> counter{0};
-    return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+    return internal::next_page_pool_id.fetch_add(1, std::memory_order_relaxed) + 1;
   }
 
   std::uint32_t sync_len(std::int64_t dma_sync_size) const noexcept {
@@ -366,6 +383,7 @@ class PagePool {
       Page* page = pages[i];
       if (absl::StatusOr<Iova> dma = dma_address_of(page); dma.ok()) {
         page->pool = this;
+        page->pool_type = &type_tag_;
         page->dma = *dma;
         page->ref.store(1, std::memory_order_relaxed);
         page->owner_ref = 0;
@@ -397,6 +415,7 @@ class PagePool {
                        s.ToString());
       }
       pages[i]->pool = nullptr;
+      pages[i]->pool_type = nullptr;
     }
     provider_->release_bulk(pages, n);
     held_pages_ -= n;
@@ -466,6 +485,8 @@ class PagePool {
   std::size_t held_high_water_ = 0;
   // Pages refill() put into the cache, for the derived alloc_fast. Owner.
   std::uint64_t cache_filled_ = 0;
+  // Its address tags the pages of every pool of this type (Page::pool_type).
+  static inline char type_tag_ = 0;
 };
 
 // Owns a PagePool: destroying (or reset()ting) the handle destroys the pool

@@ -15,7 +15,9 @@
 // instructions nor bytes).
 //
 // A PoolStatsSnapshot is what PagePool::stats() returns: the counters, the
-// in-flight page count and the held-bytes gauge. fmt formats it.
+// in-flight page count and the held-bytes gauges. Its members, enum, sum, fmt
+// formatter and name/value table all come from the lists below
+// (base/counters.h).
 #pragma once
 
 #include <fmt/format.h>
@@ -27,28 +29,44 @@
 #include <cstdint>
 
 #include "pagefrag/base/compiler.h"
+#include "pagefrag/base/counters.h"
 
 namespace pagefrag {
 
-// Every counter a pool keeps. The owner counters come first.
+// The counter lists (base/counters.h). Owner counters are written only by
+// the pool's owner thread, remote ones by any thread; gauges are computed by
+// PagePool::stats().
+#define PAGEFRAG_POOL_OWNER_COUNTERS(X)                                                       \
+  X(kAllocFast, std::uint64_t, alloc_fast,                                                    \
+    "pages handed out from the owner cache (derived in stats(), not counted per page)")       \
+  X(kAllocSlow, std::uint64_t, alloc_slow, "slow-path provider allocations of order-0 pages") \
+  X(kAllocSlowHighOrder, std::uint64_t, alloc_slow_high_order,                                \
+    "slow-path provider allocations of order > 0 pages")                                      \
+  X(kAllocEmpty, std::uint64_t, alloc_empty, "refills that found the ring empty")             \
+  X(kAllocRefill, std::uint64_t, alloc_refill, "refills that moved pages from ring to cache") \
+  X(kAllocWaive, std::uint64_t, alloc_waive,                                                  \
+    "pages a refill skipped (kernel: wrong NUMA node); always 0, kept for name parity")       \
+  X(kRecycleCached, std::uint64_t, recycle_cached, "pages recycled into the owner cache")     \
+  X(kRecycleCacheFull, std::uint64_t, recycle_cache_full,                                     \
+    "direct recycles that found the cache full")                                              \
+  X(kAllocFail, std::uint64_t, alloc_fail, "allocations that returned nullptr")
+#define PAGEFRAG_POOL_REMOTE_COUNTERS(X)                                       \
+  X(kRecycleRing, std::uint64_t, recycle_ring, "pages recycled into the ring") \
+  X(kRecycleRingFull, std::uint64_t, recycle_ring_full,                        \
+    "recycles that found the ring full (page released)")                       \
+  X(kRecycleReleasedRefcnt, std::uint64_t, recycle_released_refcnt,            \
+    "pages returned after destroy, released to the provider")
+#define PAGEFRAG_POOL_GAUGES(X)                                                    \
+  X(kInflight, std::int64_t, inflight, "pages handed out and not yet returned")    \
+  X(kHeldBytes, std::size_t, held_bytes, "bytes the pool holds from its provider") \
+  X(kHeldBytesHighWater, std::size_t, held_bytes_high_water, "the most held_bytes ever was")
+#define PAGEFRAG_POOL_STATS(X) \
+  PAGEFRAG_POOL_OWNER_COUNTERS(X) PAGEFRAG_POOL_REMOTE_COUNTERS(X) PAGEFRAG_POOL_GAUGES(X)
+
+// Every counter a pool keeps, owner counters first.
 enum class PoolCounter : unsigned {
-  // --- owner thread only ---
-  kAllocFast,           // pages handed out from the owner cache (PagePool derives
-                        // it in stats() instead of counting it per page)
-  kAllocSlow,           // slow-path provider allocations of order-0 pages (calls)
-  kAllocSlowHighOrder,  // slow-path provider allocations of order > 0 pages (calls)
-  kAllocEmpty,          // refills that found the ring empty
-  kAllocRefill,         // refills that moved pages from the ring to the cache
-  kAllocWaive,          // pages a refill skipped (kernel: wrong NUMA node); always 0
-                        // here, kept for name parity: pagefrag has no NUMA nodes
-  kRecycleCached,       // pages recycled into the owner cache
-  kRecycleCacheFull,    // direct recycles that found the cache full
-  kAllocFail,           // allocations that returned nullptr (provider exhausted)
-  // --- any thread ---
-  kRecycleRing,            // pages recycled into the ring
-  kRecycleRingFull,        // recycles that found the ring full (page released)
-  kRecycleReleasedRefcnt,  // pages returned after destroy, released to the provider
-  kCount,
+  PAGEFRAG_COUNTER_ENUMERATORS(PAGEFRAG_POOL_OWNER_COUNTERS)
+      PAGEFRAG_COUNTER_ENUMERATORS(PAGEFRAG_POOL_REMOTE_COUNTERS) kCount,
 };
 
 inline constexpr unsigned kPoolOwnerCounters = static_cast<unsigned>(PoolCounter::kRecycleRing);
@@ -59,35 +77,17 @@ constexpr bool is_remote_counter(PoolCounter c) noexcept {
   return static_cast<unsigned>(c) >= kPoolOwnerCounters;
 }
 
-// A consistent-enough copy of a pool's counters and gauges. Plain data.
+// A consistent-enough copy of a pool's counters and gauges: plain data, a
+// CounterStruct (counters_sum, counter_table, fmt).
 struct PoolStatsSnapshot {
-  std::uint64_t alloc_fast = 0;
-  std::uint64_t alloc_slow = 0;
-  std::uint64_t alloc_slow_high_order = 0;
-  std::uint64_t alloc_empty = 0;
-  std::uint64_t alloc_refill = 0;
-  std::uint64_t alloc_waive = 0;
-  std::uint64_t recycle_cached = 0;
-  std::uint64_t recycle_cache_full = 0;
-  std::uint64_t alloc_fail = 0;
-  std::uint64_t recycle_ring = 0;
-  std::uint64_t recycle_ring_full = 0;
-  std::uint64_t recycle_released_refcnt = 0;
-  // Pages handed out and not yet returned (page_pool_inflight()).
-  std::int64_t inflight = 0;
-  // Bytes the pool holds from its provider, and the most it ever held.
-  std::size_t held_bytes = 0;
-  std::size_t held_bytes_high_water = 0;
+  PAGEFRAG_COUNTERS(PoolStatsSnapshot, PAGEFRAG_POOL_STATS)
 
   // The counter c, by enum (for tests and generic printing).
   constexpr std::uint64_t get(PoolCounter c) const noexcept {
-    const std::array<std::uint64_t, static_cast<unsigned>(PoolCounter::kCount)> all{
-        alloc_fast,   alloc_slow,   alloc_slow_high_order, alloc_empty,
-        alloc_refill, alloc_waive,  recycle_cached,        recycle_cache_full,
-        alloc_fail,   recycle_ring, recycle_ring_full,     recycle_released_refcnt};
-    return all[static_cast<unsigned>(c)];
+    return static_cast<std::uint64_t>(counter_fields()[static_cast<unsigned>(c)].get(*this));
   }
 };
+static_assert(CounterStruct<PoolStatsSnapshot>);
 
 // A stats policy: add<C>(n) counts n events of counter C (owner counters only
 // from the owner thread; remote ones from any thread); fill() copies the
@@ -117,18 +117,15 @@ class PoolStats {
   }
 
   void fill(PoolStatsSnapshot& s) const noexcept {
-    s.alloc_fast = owner_[0];
-    s.alloc_slow = owner_[1];
-    s.alloc_slow_high_order = owner_[2];
-    s.alloc_empty = owner_[3];
-    s.alloc_refill = owner_[4];
-    s.alloc_waive = owner_[5];
-    s.recycle_cached = owner_[6];
-    s.recycle_cache_full = owner_[7];
-    s.alloc_fail = owner_[8];
-    s.recycle_ring = remote_[0].load(std::memory_order_relaxed);
-    s.recycle_ring_full = remote_[1].load(std::memory_order_relaxed);
-    s.recycle_released_refcnt = remote_[2].load(std::memory_order_relaxed);
+#define PAGEFRAG_POOL_FILL_OWNER_(E, T, name, doc) \
+  s.name = owner_[static_cast<unsigned>(PoolCounter::E)];
+#define PAGEFRAG_POOL_FILL_REMOTE_(E, T, name, doc)                                  \
+  s.name = remote_[static_cast<unsigned>(PoolCounter::E) - kPoolOwnerCounters].load( \
+      std::memory_order_relaxed);
+    PAGEFRAG_POOL_OWNER_COUNTERS(PAGEFRAG_POOL_FILL_OWNER_)
+    PAGEFRAG_POOL_REMOTE_COUNTERS(PAGEFRAG_POOL_FILL_REMOTE_)
+#undef PAGEFRAG_POOL_FILL_OWNER_
+#undef PAGEFRAG_POOL_FILL_REMOTE_
   }
 
  private:
@@ -151,23 +148,3 @@ static_assert(PoolStatsPolicy<NoPoolStats>);
 static_assert(sizeof(NoPoolStats) == 1);
 
 }  // namespace pagefrag
-
-template <>
-struct fmt::formatter<pagefrag::PoolStatsSnapshot> {
-  constexpr auto parse(fmt::format_parse_context& ctx) { return ctx.begin(); }
-  auto format(const pagefrag::PoolStatsSnapshot& s, fmt::format_context& ctx) const {
-    auto out = fmt::format_to(
-        ctx.out(),
-        "alloc_fast={} alloc_slow={} alloc_slow_high_order={} alloc_empty={} alloc_refill={} "
-        "alloc_waive={} alloc_fail={} ",
-        s.alloc_fast, s.alloc_slow, s.alloc_slow_high_order, s.alloc_empty, s.alloc_refill,
-        s.alloc_waive, s.alloc_fail);
-    return fmt::format_to(out,
-                          "recycle_cached={} recycle_cache_full={} recycle_ring={} "
-                          "recycle_ring_full={} recycle_released_refcnt={} inflight={} "
-                          "held_bytes={} held_bytes_high_water={}",
-                          s.recycle_cached, s.recycle_cache_full, s.recycle_ring,
-                          s.recycle_ring_full, s.recycle_released_refcnt, s.inflight, s.held_bytes,
-                          s.held_bytes_high_water);
-  }
-};

@@ -17,7 +17,7 @@
 
 namespace pagefrag {
 
-template <RxBufPlatform P = ManaPlatform>
+template <RxBufPlatform P = LinuxPlatform>
 struct FullPageRxBufPolicy : rxbuf_internal::ValidatingPolicy<FullPageRxBufPolicy<P>, P> {
   static constexpr std::string_view kName = "full-page";
 

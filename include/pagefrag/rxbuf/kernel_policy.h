@@ -18,7 +18,7 @@
 
 namespace pagefrag {
 
-template <RxBufPlatform P = ManaPlatform>
+template <RxBufPlatform P = LinuxPlatform>
 struct KernelRxBufPolicy : rxbuf_internal::ValidatingPolicy<KernelRxBufPolicy<P>, P> {
   static constexpr std::string_view kName = "kernel";
 

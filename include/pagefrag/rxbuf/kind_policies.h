@@ -98,7 +98,7 @@ absl::StatusOr<RxBufCfg> configure_kind(const RxBufRequest& req) {
 
 }  // namespace rxbuf_internal
 
-template <RxBufPlatform P = ManaPlatform>
+template <RxBufPlatform P = LinuxPlatform>
 struct StandardRxBufPolicy {
   static constexpr std::string_view kName = "standard";
   static constexpr std::uint32_t kTailroom = rxbuf_tailroom<P>();  // skb_shared_info trailer
@@ -122,7 +122,7 @@ struct StandardRxBufPolicy {
   }
 };
 
-template <RxBufPlatform P = ManaPlatform>
+template <RxBufPlatform P = LinuxPlatform>
 struct JumboRxBufPolicy {
   static constexpr std::string_view kName = "jumbo";
   static constexpr std::uint32_t kTailroom = rxbuf_tailroom<P>();  // skb_shared_info trailer
@@ -148,7 +148,7 @@ struct JumboRxBufPolicy {
   }
 };
 
-template <RxBufPlatform P = ManaPlatform>
+template <RxBufPlatform P = LinuxPlatform>
 struct XdpRxBufPolicy {
   static constexpr std::string_view kName = "xdp";
   static constexpr std::uint32_t kTailroom = rxbuf_tailroom<P>();  // skb_shared_info trailer

@@ -26,7 +26,7 @@
 
 namespace pagefrag {
 
-template <RxBufPlatform P = ManaPlatform>
+template <RxBufPlatform P = LinuxPlatform>
 struct MinWasteRxBufPolicy : rxbuf_internal::ValidatingPolicy<MinWasteRxBufPolicy<P>, P> {
   static constexpr std::string_view kName = "min-waste";
 

@@ -7,8 +7,10 @@
 // the Ethernet header, the XDP headroom and the NIC's fragment alignment. The
 // policies take them as a template parameter modelling RxBufPlatform, so a
 // platform whose numbers differ (or a test) supplies its own struct instead
-// of editing constants. ManaPlatform carries the values of the Linux MANA
-// driver on x86_64 and arm64 (docs/rxbuf-policies.md).
+// of editing constants. LinuxPlatform carries the values the kernel's sizing
+// rules use on x86_64 and arm64 (docs/rxbuf-policies.md). Limits of one NIC
+// (ring sizes, queue counts, the adapter's MTU) are not platform constants:
+// they live with that NIC's driver (examples/mana/limits.h for MANA).
 //
 // The page size is deliberately NOT a platform constant: it is a field of
 // every request (RxBufRequest::page_size), so one binary plans and builds
@@ -40,39 +42,34 @@ concept RxBufFrameLimits = requires {
 //   kSkbSharedInfoSize    sizeof(struct skb_shared_info), kept free after the data.
 //   kXdpHeadroom          XDP_PACKET_HEADROOM reserved before the packet with XDP.
 //   kFragAlignment        alignment of every fragment within a page (power of two).
-//   kMinRxQueueSize, kMaxRxQueueSize, kDefaultRxQueueSize   RX ring limits.
-//   kMaxQueues, kDefaultQueues                               queues per port.
 template <class P>
 concept RxBufPlatform = RxBufFrameLimits<P> && requires {
   { P::kCacheLineSize } -> std::convertible_to<std::uint32_t>;
   { P::kSkbSharedInfoSize } -> std::convertible_to<std::uint32_t>;
   { P::kXdpHeadroom } -> std::convertible_to<std::uint32_t>;
   { P::kFragAlignment } -> std::convertible_to<std::uint32_t>;
-  { P::kMinRxQueueSize } -> std::convertible_to<std::uint32_t>;
-  { P::kMaxRxQueueSize } -> std::convertible_to<std::uint32_t>;
-  { P::kDefaultRxQueueSize } -> std::convertible_to<std::uint32_t>;
-  { P::kMaxQueues } -> std::convertible_to<std::uint32_t>;
-  { P::kDefaultQueues } -> std::convertible_to<std::uint32_t>;
-} &&(is_power_of_two(P::kCacheLineSize)) && (is_power_of_two(P::kFragAlignment)) &&
-    (P::kMinRxQueueSize <= P::kDefaultRxQueueSize) &&
-    (P::kDefaultRxQueueSize <= P::kMaxRxQueueSize) && (P::kDefaultQueues <= P::kMaxQueues);
+} &&(is_power_of_two(P::kCacheLineSize)) && (is_power_of_two(P::kFragAlignment));
 
-// The Linux MANA driver's numbers (identical on x86_64 and arm64).
-struct ManaPlatform {
+// The numbers of Linux on x86_64 and arm64 (they agree): SMP_CACHE_BYTES,
+// sizeof(struct skb_shared_info), ETH_HLEN, XDP_PACKET_HEADROOM, ETH_MIN_MTU,
+// and the 64-byte RX fragment alignment MANA uses (MANA_RX_FRAG_ALIGNMENT,
+// one cache line).
+struct LinuxPlatform {
   static constexpr std::uint32_t kCacheLineSize = 64;
   static constexpr std::uint32_t kSkbSharedInfoSize = 320;
   static constexpr std::uint32_t kEthHeaderLen = 14;
   static constexpr std::uint32_t kXdpHeadroom = 256;
   static constexpr std::uint32_t kFragAlignment = 64;
   static constexpr std::uint32_t kMinMtu = 68;
-  static constexpr std::uint32_t kMinRxQueueSize = 128;
-  static constexpr std::uint32_t kMaxRxQueueSize = 8192;
-  static constexpr std::uint32_t kDefaultRxQueueSize = 1024;
-  static constexpr std::uint32_t kMaxQueues = 64;
-  static constexpr std::uint32_t kDefaultQueues = 16;
 };
 
-static_assert(RxBufPlatform<ManaPlatform>);
+static_assert(RxBufPlatform<LinuxPlatform>);
+
+// The RX ring sizes an RxBufRequest may plan for: at least one buffer, at
+// most 64 Ki (a bound that keeps the pool arithmetic far from overflow). A
+// driver checks its own ring limits on top (MANA: a power of two in 128..8192).
+inline constexpr std::uint32_t kMinRxBufQueueSize = 1;
+inline constexpr std::uint32_t kMaxRxBufQueueSize = 1u << 16;
 
 // SKB_DATA_ALIGN: x rounded up to the platform's cache line.
 template <RxBufPlatform P>
@@ -81,14 +78,14 @@ constexpr std::uint64_t skb_data_align(std::uint64_t x) noexcept {
 }
 
 // Bytes every buffer keeps free after the frame: the skb_shared_info trailer
-// rounded to the cache line (320 on ManaPlatform). The policies' kTailroom.
+// rounded to the cache line (320 on LinuxPlatform). The policies' kTailroom.
 template <RxBufPlatform P>
 constexpr std::uint32_t rxbuf_tailroom() noexcept {
   return static_cast<std::uint32_t>(skb_data_align<P>(P::kSkbSharedInfoSize));
 }
 
 // Bytes a buffer needs beyond the MTU: the tailroom plus the Ethernet header
-// (MANA_RXBUF_PAD, 334 on ManaPlatform).
+// (MANA_RXBUF_PAD, 334 on LinuxPlatform).
 template <RxBufPlatform P>
 constexpr std::uint32_t rxbuf_pad() noexcept {
   return rxbuf_tailroom<P>() + P::kEthHeaderLen;
@@ -109,9 +106,9 @@ constexpr std::uint64_t xdp_mtu_max(std::uint64_t page_size) noexcept {
   return page_size - rxbuf_pad<P>() - P::kXdpHeadroom;
 }
 
-static_assert(rxbuf_tailroom<ManaPlatform>() == 320);
-static_assert(rxbuf_pad<ManaPlatform>() == 334);
-static_assert(fragment_mtu_max<ManaPlatform>(4096) == 1714);
-static_assert(xdp_mtu_max<ManaPlatform>(4096) == 3506);
+static_assert(rxbuf_tailroom<LinuxPlatform>() == 320);
+static_assert(rxbuf_pad<LinuxPlatform>() == 334);
+static_assert(fragment_mtu_max<LinuxPlatform>(4096) == 1714);
+static_assert(xdp_mtu_max<LinuxPlatform>(4096) == 3506);
 
 }  // namespace pagefrag

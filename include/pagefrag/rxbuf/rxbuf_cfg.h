@@ -61,7 +61,7 @@ struct RxBufRequest {
   std::uint32_t mtu = 1500;          // L3 MTU: kMinMtu .. adapter_mtu - ETH_HLEN
   bool xdp = false;                  // an XDP program is attached
   std::uint32_t adapter_mtu = 9216;  // the largest frame the adapter accepts
-  std::uint32_t queue_size = 1024;   // RX ring entries: kMinRxQueueSize .. kMaxRxQueueSize
+  std::uint32_t queue_size = 1024;   // RX ring entries: kMinRxBufQueueSize .. kMaxRxBufQueueSize
   std::uint32_t max_order = 4;       // the largest page order a policy may pick (min-waste)
 
   friend constexpr bool operator==(const RxBufRequest&, const RxBufRequest&) = default;

@@ -111,13 +111,13 @@ absl::Status validate_mtu(const RxBufRequest& req) {
 // otherwise InvalidArgument naming the first bad field (checked in the order
 // page_size, adapter_mtu, mtu (its range depends on adapter_mtu), queue_size,
 // max_order), its value and the valid range. Any thread.
-template <RxBufPlatform P = ManaPlatform>
+template <RxBufPlatform P = LinuxPlatform>
 absl::Status validate_rxbuf_request(const RxBufRequest& req) {
   if (absl::Status page = validate_rxbuf_page_size(req); !page.ok()) return page;
   if (absl::Status adapter = validate_rxbuf_adapter_mtu<P>(req); !adapter.ok()) return adapter;
   if (absl::Status mtu = rxbuf_internal::validate_mtu<P>(req); !mtu.ok()) return mtu;
-  if (req.queue_size < P::kMinRxQueueSize || req.queue_size > P::kMaxRxQueueSize) {
-    return rxbuf_out_of_range("queue_size", req.queue_size, P::kMinRxQueueSize, P::kMaxRxQueueSize);
+  if (req.queue_size < kMinRxBufQueueSize || req.queue_size > kMaxRxBufQueueSize) {
+    return rxbuf_out_of_range("queue_size", req.queue_size, kMinRxBufQueueSize, kMaxRxBufQueueSize);
   }
   return validate_rxbuf_max_order(req);
 }

@@ -14,7 +14,7 @@
 
 #include "pagefrag/base/bits.h"
 #include "pagefrag/memory/internal/buddy_arena.h"
-#include "pagefrag/memory/internal/mapped_region.h"
+#include "pagefrag/memory/mapped_region.h"
 #include "pagefrag/memory/page.h"
 
 namespace pagefrag::internal {
@@ -31,7 +31,7 @@ class ArenaProvider {
   // Stores up to n blocks of `order` (<= max_order()) in pages[0..k) and
   // returns k; k < n only when the region holds no more free blocks of that
   // order. Each block is aligned to its own size; its Page has va and order
-  // set and pool-layer fields reset. Owner (caller-serialised) only.
+  // set (pool-layer fields are the pool's to set). Owner (caller-serialised) only.
   std::size_t alloc_bulk(unsigned order, Page** pages, std::size_t n) {
     return arena_.alloc_bulk(order, pages, n);
   }

@@ -131,10 +131,6 @@ class BuddyArena {
     std::fill_n(&heads_[i], std::size_t{1} << order, page);
     page->va = base_ + (std::size_t{i} << page_shift_);
     page->order = order;
-    page->pool = nullptr;
-    page->dma = Iova{};
-    page->ref.store(0, std::memory_order_relaxed);
-    page->owner_ref = 0;
     free_bytes_ -= std::size_t{1} << (page_shift_ + order);
     ++allocated_blocks_;
     return page;

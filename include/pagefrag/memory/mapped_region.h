@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// pagefrag/memory/internal/mapped_region.h: an owned anonymous mapping.
+// pagefrag/memory/mapped_region.h: an owned anonymous mapping.
 //
 // MappedRegion reserves one range of virtual memory with mmap, naturally
 // aligned to a requested power of two, marks it MADV_DONTFORK (a fork must
 // not copy-on-write pages a device may be writing), and unmaps it on
-// destruction. Memory providers keep their pages in one; it is not API.
+// destruction. Memory providers keep their pages in one (HeapProvider,
+// HugepageProvider, afxdp::UmemProvider); a provider outside the library may
+// too. Movable, not copyable. Thread contract: none needed (no shared state).
 #pragma once
 
 #include <absl/status/status.h>
@@ -22,7 +24,7 @@
 
 #include "pagefrag/base/bits.h"
 
-namespace pagefrag::internal {
+namespace pagefrag {
 
 class MappedRegion {
  public:
@@ -96,4 +98,4 @@ class MappedRegion {
   std::size_t bytes_ = 0;
 };
 
-}  // namespace pagefrag::internal
+}  // namespace pagefrag
