@@ -59,6 +59,7 @@
 
 #include "pagefrag/base/bits.h"
 #include "pagefrag/base/compiler.h"
+#include "pagefrag/base/counters.h"
 #include "pagefrag/base/iova.h"
 #include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/dma/internal/iova_allocator.h"
@@ -83,37 +84,38 @@ struct MockDmaOptions {
   std::function<void(std::string_view)> on_leak = {};
 };
 
-// X(name, comment): every event MockDma counts, once.
-#define PAGEFRAG_MOCK_DMA_COUNTERS(X)                                                 \
-  X(maps)                       /* successful map() calls */                          \
-  X(map_failures)               /* failed map() calls, injected ones included */      \
-  X(injected_map_failures)      /* map() failures fault injection caused */           \
-  X(unmaps)                     /* successful unmap() calls */                        \
-  X(unmap_errors)               /* unmap() of no mapping / wrong size or direction */ \
-  X(syncs_for_device)           /* sync_for_device() calls */                         \
-  X(syncs_for_cpu)              /* sync_for_cpu() calls */                            \
-  X(sync_errors)                /* sync of a range inside no mapping */               \
-  X(sync_direction_mismatches)  /* sync with a direction unlike the mapping's */      \
-  X(device_writes)              /* successful device_write() calls */                 \
-  X(device_reads)               /* successful device_read() calls */                  \
-  X(device_faults)              /* rejected device accesses */                        \
-  X(device_writes_to_cpu_owned) /* strict: device wrote CPU-owned bytes */            \
-  X(device_reads_of_cpu_owned)  /* strict: device read CPU-owned bytes (a fault) */   \
-  X(cpu_reads_checked)          /* check_cpu_read() calls */                          \
-  X(unsynced_cpu_reads)         /* strict: check_cpu_read() returned false */         \
-  X(bounce_bytes_copied)        /* bounce: bytes copied either way */
+// X(Enum, Type, name, doc): every event MockDma counts, once (a
+// pagefrag/base/counters.h list: members, sum, fmt and name/value table).
+#define PAGEFRAG_MOCK_DMA_COUNTERS(X)                                                             \
+  X(kMaps, std::uint64_t, maps, "successful map() calls")                                         \
+  X(kMapFailures, std::uint64_t, map_failures, "failed map() calls, injected ones included")      \
+  X(kInjectedMapFailures, std::uint64_t, injected_map_failures,                                   \
+    "map() failures fault injection caused")                                                      \
+  X(kUnmaps, std::uint64_t, unmaps, "successful unmap() calls")                                   \
+  X(kUnmapErrors, std::uint64_t, unmap_errors, "unmap() of no mapping / wrong size or direction") \
+  X(kSyncsForDevice, std::uint64_t, syncs_for_device, "sync_for_device() calls")                  \
+  X(kSyncsForCpu, std::uint64_t, syncs_for_cpu, "sync_for_cpu() calls")                           \
+  X(kSyncErrors, std::uint64_t, sync_errors, "sync of a range inside no mapping")                 \
+  X(kSyncDirectionMismatches, std::uint64_t, sync_direction_mismatches,                           \
+    "sync with a direction unlike the mapping's")                                                 \
+  X(kDeviceWrites, std::uint64_t, device_writes, "successful device_write() calls")               \
+  X(kDeviceReads, std::uint64_t, device_reads, "successful device_read() calls")                  \
+  X(kDeviceFaults, std::uint64_t, device_faults, "rejected device accesses")                      \
+  X(kDeviceWritesToCpuOwned, std::uint64_t, device_writes_to_cpu_owned,                           \
+    "strict: device wrote CPU-owned bytes")                                                       \
+  X(kDeviceReadsOfCpuOwned, std::uint64_t, device_reads_of_cpu_owned,                             \
+    "strict: device read CPU-owned bytes (a fault)")                                              \
+  X(kCpuReadsChecked, std::uint64_t, cpu_reads_checked, "check_cpu_read() calls")                 \
+  X(kUnsyncedCpuReads, std::uint64_t, unsynced_cpu_reads,                                         \
+    "strict: check_cpu_read() returned false")                                                    \
+  X(kBounceBytesCopied, std::uint64_t, bounce_bytes_copied, "bounce: bytes copied either way")
 
 // Event counts since construction.
 struct MockDmaCounters {
-#define PAGEFRAG_MOCK_DMA_FIELD(name) std::uint64_t name = 0;
-  PAGEFRAG_MOCK_DMA_COUNTERS(PAGEFRAG_MOCK_DMA_FIELD)
-#undef PAGEFRAG_MOCK_DMA_FIELD
+  PAGEFRAG_COUNTERS(MockDmaCounters, PAGEFRAG_MOCK_DMA_COUNTERS)
 
   MockDmaCounters& operator+=(const MockDmaCounters& o) noexcept {
-#define PAGEFRAG_MOCK_DMA_ADD(name) name += o.name;
-    PAGEFRAG_MOCK_DMA_COUNTERS(PAGEFRAG_MOCK_DMA_ADD)
-#undef PAGEFRAG_MOCK_DMA_ADD
-    return *this;
+    return *this = counters_sum(*this, o);
   }
 };
 
