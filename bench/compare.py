@@ -120,6 +120,11 @@ def parse_rx(_out_file: Path, stdout: str) -> dict[str, float]:
     return {"pps": float(line["mpps"]) * 1e6, "queue_bytes": float(line["queue_bytes"])}
 
 
+def parse_last_json(_out_file: Path, stdout: str) -> dict[str, float]:
+    """A binary whose last stdout line is a JSON object of numbers."""
+    return {k: float(v) for k, v in json.loads(stdout.strip().splitlines()[-1]).items()}
+
+
 # RX runs: page size x packet size at one queue, both modes; then queues and
 # queue size on 64 KiB pages with 1500-byte packets. MTU 1500 throughout.
 RX_PAGES = [4096, 16384, 65536]
@@ -180,6 +185,9 @@ SUITES: list[Suite] = [
                  quick_filter="BM_RxDriver",
                  min_time=0.2),
     rx_suite(packets=50_000, quick_packets=20_000),
+    Suite(name="kernel", binary="bench/kernel_anchors",
+          full=[Invocation(["--loops=10000000"])], quick=[Invocation(["--loops=1000000"])],
+          out_flags=[], parse=parse_last_json),
 ]
 
 # --------------------------------------------------------------------------
@@ -260,6 +268,17 @@ WORST_RATIOS: dict[str, tuple[list[tuple[str, str]], str, str]] = {
 
 # Measured values (not ratios) in the JSON line: key -> ("suite:metric", target).
 VALUES: dict[str, tuple[Optional[str], str, str]] = {
+    "page_pool_fast_cycles": (
+        "kernel:page_pool_fast_cycles", "reported",
+        "TSC cycles per alloc + recycle_direct (bench_page_pool_simple's fast path; the kernel "
+        "reports 16-18)"),
+    "page_pool_ring_cycles": (
+        "kernel:page_pool_ring_cycles", "reported",
+        "TSC cycles per alloc + recycle through the ring (its ptr_ring path)"),
+    "page_frag_cross_thread_ns": (
+        "kernel:page_frag_cross_thread_ns", "reported",
+        "ns per 2048-byte fragment, allocated on CPU 0 and freed on CPU 1 through a 512-entry "
+        "ring (page_frag_test)"),
     "queue_bytes_frag_64k": (
         "rx:queue_bytes/frag/" + RX_HEADLINE.format(page=65536), "<= 2097152",
         "measured high-water bytes of one 1024-entry queue's pool, 64 KiB pages, MTU 1500"),
@@ -482,9 +501,6 @@ PENDING: dict[str, tuple[str, str]] = {
     "frag_bulk_vs_dpdk_bulk": ("<= 1.0", "bulk fragment alloc (alloc_frags) is not on this branch"),
     "demo_e2e_vs_driver_1500": ("<= 10", "mana_driver has no --dma=coherent / driver ns yet"),
     "demo_e2e_vs_driver_64": ("<= 5", "mana_driver has no --dma=coherent / driver ns yet"),
-    "page_pool_fast_cycles": ("reported", "the kernel page_pool benchmark is not reimplemented yet"),
-    "page_pool_ring_cycles": ("reported", "the kernel page_pool benchmark is not reimplemented yet"),
-    "page_frag_cross_thread_ns": ("reported", "the kernel page_frag_test is not reimplemented yet"),
 }
 
 
