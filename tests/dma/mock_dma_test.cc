@@ -206,7 +206,7 @@ TEST_CASE("strict mode: reading device-written bytes before sync_for_cpu is caug
   CHECK(dma.check_cpu_read(buf.data(), 4096));  // unmapped memory is the CPU's
 }
 
-TEST_CASE("strict mode: a device write into CPU-owned bytes is counted") {
+TEST_CASE("strict mode: a device write into CPU-owned bytes is a counted fault") {
   MockDma dma({.mode = MockDmaMode::kStrict});
   std::vector<std::byte> buf = bytes_of(512, 0);
   auto iova = dma.map(buf, DmaDirection::kFromDevice);
@@ -214,7 +214,9 @@ TEST_CASE("strict mode: a device write into CPU-owned bytes is counted") {
   REQUIRE(dma.device_write(*iova, bytes_of(100, 1)).ok());
   CHECK(dma.counters().device_writes_to_cpu_owned == 0);  // map gave it to the device
   dma.sync_for_cpu(*iova, 512, DmaDirection::kFromDevice);
-  REQUIRE(dma.device_write(*iova, bytes_of(100, 2)).ok());  // recycled without sync_for_device
+  // Recycled without sync_for_device: a fault, nothing written.
+  CHECK(dma.device_write(*iova, bytes_of(100, 2)).code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(all_equal(std::span(buf).first(100), 1));
   CHECK(dma.counters().device_writes_to_cpu_owned == 1);
   dma.sync_for_device(*iova, 512, DmaDirection::kFromDevice);
   REQUIRE(dma.device_write(*iova, bytes_of(100, 3)).ok());
@@ -482,10 +484,13 @@ TEST_CASE("strict mode matches a per-byte owner model under random operations (s
       auto& own = owner[m];
       switch (*rc::gen::inRange(0, 4)) {
         case 0:
-          RC_ASSERT(dma.device_write(iova[m] + off, std::vector<std::byte>(len)).ok());
           if (std::find(own.begin() + off, own.begin() + off + len, kCpu) !=
-              own.begin() + off + len)
-            ++expect_cpu_owned_writes;
+              own.begin() + off + len) {
+            ++expect_cpu_owned_writes;  // a fault: nothing written, owners unchanged
+            RC_ASSERT(!dma.device_write(iova[m] + off, std::vector<std::byte>(len)).ok());
+            break;
+          }
+          RC_ASSERT(dma.device_write(iova[m] + off, std::vector<std::byte>(len)).ok());
           std::fill_n(own.begin() + off, len, kWritten);
           break;
         case 1:

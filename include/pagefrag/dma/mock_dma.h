@@ -102,7 +102,7 @@ struct MockDmaOptions {
   X(kDeviceReads, std::uint64_t, device_reads, "successful device_read() calls")                  \
   X(kDeviceFaults, std::uint64_t, device_faults, "rejected device accesses")                      \
   X(kDeviceWritesToCpuOwned, std::uint64_t, device_writes_to_cpu_owned,                           \
-    "strict: device wrote CPU-owned bytes")                                                       \
+    "strict: device write into CPU-owned bytes (a fault)")                                        \
   X(kDeviceReadsOfCpuOwned, std::uint64_t, device_reads_of_cpu_owned,                             \
     "strict: device read CPU-owned bytes (a fault)")                                              \
   X(kCpuReadsChecked, std::uint64_t, cpu_reads_checked, "check_cpu_read() calls")                 \
@@ -226,7 +226,16 @@ class MockDma {
       std::memcpy(m.bounce.data() + t->offset, bytes.data(), bytes.size());
     } else {
       const std::size_t end = t->offset + bytes.size();
-      if (m.owner.any(t->offset, end, Owner::kCpu)) ++s.counters.device_writes_to_cpu_owned;
+      if (m.owner.any(t->offset, end, Owner::kCpu)) {
+        // The CPU's cached copy could be written back over the device's
+        // data: a missing sync_for_device (e.g. on recycle). Nothing written.
+        ++s.counters.device_writes_to_cpu_owned;
+        ++s.counters.device_faults;
+        return absl::FailedPreconditionError(fmt::format(
+            "MockDma: DMA fault: device write of {} bytes at {} covers bytes the CPU owns; "
+            "expected sync_for_device first",
+            bytes.size(), iova));
+      }
       m.owner.assign(t->offset, end, Owner::kDeviceWritten);
       std::memcpy(m.cpu + t->offset, bytes.data(), bytes.size());
     }
