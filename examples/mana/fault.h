@@ -24,6 +24,7 @@
 #include <span>
 #include <string_view>
 
+#include "pagefrag/base/compiler.h"
 #include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/memory/heap_provider.h"
@@ -97,6 +98,10 @@ constexpr FaultCategory category_of(FaultPoint p) noexcept {
 // number, so runs repeat) and a one-shot "fail the n-th next hit of point p".
 // Any thread may call should_fail(); configuration calls happen while no
 // driver thread is inside should_fail (e.g. before a reconfiguration).
+// While nothing is armed (no countdown, no probability), inject() costs one
+// relaxed load of a read-mostly flag and one predictable branch: no hit is
+// counted there and no shared line is written. Data-path callers count their
+// unarmed hits in bulk instead (count_hits, e.g. once per poll).
 class FaultInjector {
  public:
   explicit FaultInjector(std::uint64_t seed = 1) : seed_(seed) {}
@@ -106,11 +111,15 @@ class FaultInjector {
     const double clamped = p < 0 ? 0 : (p > 1 ? 1 : p);
     threshold_[static_cast<std::size_t>(cat)].store(
         static_cast<std::uint64_t>(clamped * 18446744073709549568.0), std::memory_order_relaxed);
+    update_armed();
   }
   // Fails the n-th (1-based) hit of `p` counted from now; 0 disarms.
   void fail_nth(FaultPoint p, std::uint64_t n) {
     countdown_[index(p)].store(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+    update_armed();
   }
+  // Whether any trigger is set (a countdown armed or a probability above 0).
+  bool armed() const noexcept { return armed_.load(std::memory_order_relaxed); }
   // True when the caller must behave as if the operation at `p` failed.
   bool should_fail(FaultPoint p) {
     const std::size_t i = index(p);
@@ -122,6 +131,11 @@ class FaultInjector {
     if (!fail && threshold != 0) fail = mix(seed_ ^ (std::uint64_t{i} << 56) ^ hit) < threshold;
     if (fail) failures_[i].fetch_add(1, std::memory_order_relaxed);
     return fail;
+  }
+  // Adds `n` hits of `p` that happened while nothing was armed (bulk
+  // accounting from the data path). Any thread.
+  void count_hits(FaultPoint p, std::uint64_t n) {
+    hits_[index(p)].fetch_add(n, std::memory_order_relaxed);
   }
   std::uint64_t hits(FaultPoint p) const { return hits_[index(p)].load(std::memory_order_relaxed); }
   std::uint64_t failures(FaultPoint p) const {
@@ -135,6 +149,12 @@ class FaultInjector {
 
  private:
   static constexpr std::size_t index(FaultPoint p) { return static_cast<std::size_t>(p); }
+  void update_armed() {
+    bool any = false;
+    for (const auto& t : threshold_) any |= t.load(std::memory_order_relaxed) != 0;
+    for (const auto& c : countdown_) any |= c.load(std::memory_order_relaxed) > 0;
+    armed_.store(any, std::memory_order_relaxed);
+  }
   // splitmix64 finaliser: a well-mixed 64-bit value from a counter.
   static constexpr std::uint64_t mix(std::uint64_t x) {
     x += 0x9E3779B97F4A7C15ull;
@@ -144,15 +164,16 @@ class FaultInjector {
   }
 
   std::uint64_t seed_;
-  std::array<std::atomic<std::uint64_t>, 2> threshold_{};
+  alignas(64) std::atomic<bool> armed_{false};  // read on every data-path point
+  alignas(64) std::array<std::atomic<std::uint64_t>, 2> threshold_{};
   std::array<std::atomic<std::uint64_t>, kFaultPointCount> hits_{};
   std::array<std::atomic<std::uint64_t>, kFaultPointCount> failures_{};
   std::array<std::atomic<std::int64_t>, kFaultPointCount> countdown_{};
 };
 
-// True when `inj` is set and decides `p` fails.
+// True when `inj` is set, armed, and decides `p` fails.
 inline bool inject(FaultInjector* inj, FaultPoint p) {
-  return inj != nullptr && inj->should_fail(p);
+  return inj != nullptr && PAGEFRAG_UNLIKELY(inj->armed()) && inj->should_fail(p);
 }
 
 // A MemoryProvider over another one: serialises it (through

@@ -231,6 +231,9 @@ class WorkQueue {
 
   std::uint32_t size() const noexcept { return size_; }
 
+  // Driver: the ring itself, for a poll loop that writes many entries
+  // (entry `index` is ring()[index & (size() - 1)]).
+  Wqe* ring() noexcept { return entries_.get(); }
   // Driver: writes the entry at ring position `index` (taken modulo size).
   void write_entry(std::uint32_t index, const Wqe& wqe) noexcept {
     entries_[index & (size_ - 1)] = wqe;
@@ -306,8 +309,34 @@ class CompletionQueue {
     if (owner == ((owner_for(head_) - 1) & kCqeOwnerMask)) return CqeState::kEmpty;
     return CqeState::kOverflow;
   }
+  // Like read(), without the copy: *out points at the ring entry itself,
+  // which stays the driver's (the device does not rewrite it) until
+  // ring_doorbell() publishes a head past it.
+  CqeState peek(const Cqe** out) const noexcept {
+    const Cqe& e = entries_[head_ & (size_ - 1)];
+    const std::uint32_t info = std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(e.info))
+                                   .load(std::memory_order_acquire);
+    const std::uint32_t owner = Cqe::owner_of(info);
+    const std::uint32_t current = owner_for(head_);
+    if (PAGEFRAG_LIKELY(owner == current)) {
+      *out = &e;
+      return CqeState::kReady;
+    }
+    if (owner == ((current - 1) & kCqeOwnerMask)) return CqeState::kEmpty;
+    return CqeState::kOverflow;
+  }
   // Consumes the entry at the head.
   void advance() noexcept { ++head_; }
+  // Consumes every entry below `head` (a poll loop that walked them with
+  // ring() and owner_for()).
+  void advance_to(std::uint32_t head) noexcept { head_ = head; }
+  // The ring, for a poll loop: entry `index` is ring()[index & (size() - 1)];
+  // its info word must be read with acquire (info_acquire) before its data.
+  const Cqe* ring() const noexcept { return entries_.get(); }
+  static std::uint32_t info_acquire(const Cqe& e) noexcept {
+    return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(e.info))
+        .load(std::memory_order_acquire);
+  }
   // Tells the device everything below the head is consumed (the kernel's
   // CQ doorbell).
   void ring_doorbell() noexcept { consumed_.store(head_, std::memory_order_release); }

@@ -81,6 +81,7 @@ struct ManaPortOptions {
   bool threaded = true;               // one poller thread per queue
   FaultInjector* injector = nullptr;  // optional
   PacketSink sink;                    // the "stack"; called on the polling thread
+  PacketBatchSink batch_sink;         // the same, once per poll (preferred when set)
   // Test-only: skip the sync for the CPU of received buffers, so a test can
   // prove it detects the missing sync.
   bool testing_skip_sync_for_cpu = false;
@@ -311,7 +312,8 @@ class ManaPort {
                             opts_.injector,
                             &opts_.sink,
                             s.xdp.get(),
-                            opts_.testing_skip_sync_for_cpu};
+                            opts_.testing_skip_sync_for_cpu,
+                            &opts_.batch_sink};
     const QueueShape shape{cfg, opts_.rx_queue_size, opts_.tx_queue_size};
     std::vector<std::unique_ptr<Queue>> fresh;
     fresh.reserve(opts_.num_queues);

@@ -35,6 +35,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -44,6 +45,7 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <span>
 #include <utility>
 
 #include "examples/mana/device.h"
@@ -69,7 +71,6 @@ using pagefrag::Iova;
 using pagefrag::kCacheLineSize;
 using pagefrag::kPagePoolDmaMap;
 using pagefrag::kPagePoolDmaSyncDev;
-using pagefrag::MockDma;
 using pagefrag::PagePool;
 using pagefrag::PagePoolParams;
 using pagefrag::RxBufCfg;
@@ -85,6 +86,12 @@ struct RxPacket {
   bool csum_ok = false;  // the device verified the IP and L4 checksums
 };
 using PacketSink = std::function<void(const RxPacket&)>;
+// The batched form: every packet one poll() received, in order, once per
+// poll (or per kRxBatch packets); the buffers return to their pools when it
+// returns.
+using PacketBatchSink = std::function<void(std::span<const RxPacket>)>;
+// Packets a queue hands up in one batch at most.
+inline constexpr std::uint32_t kRxBatch = 64;
 
 // What a queue needs from its port: the shared provider and DMA backend,
 // the device, and the rest of the port for REDIRECT.
@@ -94,9 +101,10 @@ struct QueueEnv {
   Dma* dma = nullptr;
   Device* device = nullptr;
   FaultInjector* injector = nullptr;
-  const PacketSink* sink = nullptr;
-  const XdpProgram* xdp = nullptr;  // nullptr: no program attached
+  const PacketSink* sink = nullptr;  // per packet; used when batch_sink is null or empty
+  const XdpProgram* xdp = nullptr;   // nullptr: no program attached
   bool testing_skip_sync_for_cpu = false;
+  const PacketBatchSink* batch_sink = nullptr;  // once per poll; preferred over sink
 };
 
 // The shape of one queue: its buffer configuration and ring sizes.
@@ -144,24 +152,44 @@ class ManaQueue {
   // Processes TX completions, then RX completions until `budget` packets
   // are done or the CQ is empty; rings both doorbells once. Returns the RX
   // work done (packets plus completions that carried none).
+  //
+  // Received packets reach the sink in one batch at the end of the poll
+  // (kRxBatch at most per call); the per-poll counters are published once,
+  // after it.
   std::uint32_t poll(std::uint32_t budget) {
-    stats_->rx_polls.add();
     poll_tx();
+    const bool fast = env_.xdp == nullptr && !inject_armed(env_.injector);
     std::uint32_t done = 0;
-    Cqe cqe;
+    std::uint32_t completions = 0;
     while (done < budget) {
-      const CqeState st = cq_->read(&cqe);
+      if (fast) {
+        const std::uint32_t n = rx_okay_run(budget - done);
+        done += n;
+        completions += n;
+        if (done >= budget) break;
+      }
+      const Cqe* cqe = nullptr;
+      const CqeState st = cq_->peek(&cqe);
       if (st == CqeState::kEmpty) break;
       if (PAGEFRAG_UNLIKELY(st == CqeState::kOverflow)) {
         stats_->rx_cqe_overflow.add();  // a misbehaving device: stop, like the kernel
         break;
       }
-      cq_->advance();
-      stats_->rx_completions.add();
-      done += std::max<std::uint32_t>(1, handle_rx_cqe(cqe));
+      ++completions;
+      const std::uint32_t got = handle_rx_cqe(*cqe);
+      cq_->advance();  // the entry is read: the device may reuse it after the doorbell
+      done += std::max<std::uint32_t>(1, got);
     }
     cq_->ring_doorbell();
     wq_->post(rx_head_);
+    flush_batch();
+    stats_->rx_polls.add();
+    stats_->rx_completions.add(completions);
+    publish_tally();
+    if (PAGEFRAG_UNLIKELY(unarmed_refills_ != 0)) {
+      env_.injector->count_hits(FaultPoint::kRxRefill, unarmed_refills_);
+      unarmed_refills_ = 0;
+    }
     return done;
   }
 
@@ -236,11 +264,21 @@ class ManaQueue {
   std::size_t held_bytes_high_water() const { return pool_ ? pool_->held_bytes_high_water() : 0; }
 
  private:
+  // One posted RX buffer: 16 bytes. Its CPU and device addresses are the
+  // page's plus offset.
   struct RxSlot {
     Page* page = nullptr;
-    std::byte* va = nullptr;  // first byte of the buffer (headroom first)
-    Iova iova{};
+    std::uint32_t offset = 0;  // of the buffer's first byte (headroom first) in the page
     std::uint32_t truesize = 0;
+
+    std::byte* va() const noexcept { return page->va + offset; }
+    Iova iova() const noexcept { return page->dma + offset; }
+  };
+  // Per-poll tallies, published to the counters once per poll.
+  struct Tally {
+    std::uint64_t packets = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t truesize = 0;
   };
   struct TxSlot {
     ManaQueue* home = nullptr;
@@ -248,7 +286,13 @@ class ManaQueue {
   };
 
   ManaQueue(const Env& env, std::uint32_t index, const QueueShape& shape, QueueStats* stats)
-      : env_(env), index_(index), shape_(shape), stats_(stats) {}
+      : env_(env),
+        index_(index),
+        shape_(shape),
+        stats_(stats),
+        mem_key_(env.device->mem_key()),
+        buffer_size_(shape.cfg.one_per_block() ? static_cast<std::uint32_t>(shape.cfg.block_bytes())
+                                               : shape.cfg.alloc_size) {}
 
   static absl::Status alloc_error(std::string_view what, std::uint32_t index) {
     return absl::ResourceExhaustedError(fmt::format(
@@ -320,10 +364,7 @@ class ManaQueue {
   }
 
   // One-per-page buffers take the whole block, so truesize is the block.
-  std::uint32_t buffer_size() const {
-    return shape_.cfg.one_per_block() ? static_cast<std::uint32_t>(shape_.cfg.block_bytes())
-                                      : shape_.cfg.alloc_size;
-  }
+  std::uint32_t buffer_size() const noexcept { return buffer_size_; }
 
   // A buffer for `slot`, or false when the pool has no page even after
   // reclaiming pages whose last fragment came back from another thread.
@@ -334,7 +375,7 @@ class ManaQueue {
       f = frags_->alloc_frag(buffer_size());
     }
     if (!f) return false;
-    *slot = RxSlot{f.page, f.va, f.iova, f.truesize};
+    *slot = RxSlot{f.page, f.offset, f.truesize};
     return true;
   }
 
@@ -343,21 +384,27 @@ class ManaQueue {
     const RxSlot& s = slots_[i];
     RxWqe wqe;
     wqe.header = GdmaWqeHeader::make(1, kInlineOobSmall);
-    wqe.sge = GdmaSge{(s.iova + shape_.cfg.headroom).value(), env_.device->mem_key(),
-                      shape_.cfg.datasize};
+    wqe.sge = GdmaSge{(s.iova() + shape_.cfg.headroom).value(), mem_key_, shape_.cfg.datasize};
     wq_->write_entry(rx_head_++, wqe);
   }
 
   // Returns the packets the completion carried (0 for fences and errors).
+  // Reads the completion in place (the ring entry stays the driver's until
+  // the CQ doorbell); the common single-packet case reads three words.
   std::uint32_t handle_rx_cqe(const Cqe& cqe) {
-    RxCompOob oob;
-    std::memcpy(&oob, cqe.data, sizeof(oob));
-    switch (oob.type_bits()) {
-      case static_cast<std::uint32_t>(CqeType::kRxOkay):
-        return rx_packet(oob.ppi[0], oob.flags) ? 1 : 0;
-      case static_cast<std::uint32_t>(CqeType::kRxCoalesced4):
+    const std::uint32_t header = load_word(cqe, offsetof(RxCompOob, header));
+    switch (header & 0x3Fu) {
+      case static_cast<std::uint32_t>(CqeType::kRxOkay): {
+        RxPacketInfo ppi;
+        std::memcpy(&ppi, cqe.data + offsetof(RxCompOob, ppi), sizeof(ppi));
+        return rx_packet(ppi, load_word(cqe, offsetof(RxCompOob, flags))) ? 1 : 0;
+      }
+      case static_cast<std::uint32_t>(CqeType::kRxCoalesced4): {
         stats_->rx_coalesced.add();
+        RxCompOob oob;
+        std::memcpy(&oob, cqe.data, sizeof(oob));
         return rx_coalesced(oob);
+      }
       case static_cast<std::uint32_t>(CqeType::kRxTruncated):
         drop_slot(DropReason::kTruncated);
         return 0;
@@ -386,6 +433,103 @@ class ManaQueue {
     return n;
   }
 
+  // The fast path: a run of single-packet CQE_RX_OKAY completions with
+  // valid lengths (at most `max`, and what the batch has room for), no XDP
+  // program, no fault armed. Scans the run, takes a replacement buffer for
+  // each packet (stopping at the first that cannot be had: the general path
+  // then drops that packet), posts the replacements, queues the packets for
+  // the sink and consumes their completions. Returns the packets taken.
+  std::uint32_t rx_okay_run(std::uint32_t max) {
+    const std::uint32_t limit = std::min(max, kRxBatch - batch_n_);
+    const Cqe* const cq_ring = cq_->ring();
+    const std::uint32_t cq_mask = cq_->size() - 1;
+    const std::uint32_t head = cq_->head();
+    const std::uint32_t datasize = shape_.cfg.datasize;
+    RxPacket* const out = batch_.data() + batch_n_;
+    // Owner bits change once per lap: stop the run at the lap's end.
+    const std::uint32_t owner = cq_->owner_for(head);
+    const std::uint32_t lap_left = cq_mask + 1 - (head & cq_mask);
+    const std::uint32_t scan = std::min(limit, lap_left);
+    std::uint32_t n = 0;
+    for (; n < scan; ++n) {
+      const Cqe& e = cq_ring[(head + n) & cq_mask];
+      const std::uint32_t info = CompletionQueue::info_acquire(e);
+      if (Cqe::owner_of(info) != owner) break;
+      if ((load_word(e, offsetof(RxCompOob, header)) & 0x3Fu) !=
+          static_cast<std::uint32_t>(CqeType::kRxOkay)) {
+        break;
+      }
+      const std::uint32_t len = load_word(e, offsetof(RxCompOob, ppi)) & 0xFFFFu;
+      if (PAGEFRAG_UNLIKELY(len == 0 || len > datasize)) break;
+      const std::uint32_t flags = load_word(e, offsetof(RxCompOob, flags));
+      out[n].len = len;
+      out[n].hash = load_word(e, offsetof(RxCompOob, ppi) + offsetof(RxPacketInfo, hash));
+      out[n].csum_ok = (flags & RxCompFlags::kIpCsumOk) &&
+                       (flags & (RxCompFlags::kTcpCsumOk | RxCompFlags::kUdpCsumOk));
+      out[n].queue = index_;
+    }
+    const std::uint32_t taken = refill_run(out, n);
+    cq_->advance_to(head + taken);
+    if (env_.injector != nullptr) unarmed_refills_ += taken;
+    return taken;
+  }
+
+  // rx_okay_run's second half: for each of the n scanned packets, a
+  // replacement buffer into its slot and the ring, then the old buffer
+  // synced and queued for the sink. Returns how many got a replacement.
+  std::uint32_t refill_run(RxPacket* out, std::uint32_t n) {
+    RxSlot* const slots = slots_.get();
+    RxWqe* const wqes = wq_->ring();
+    const std::uint32_t mask = shape_.rx_size - 1;
+    const std::uint32_t headroom = shape_.cfg.headroom;
+    const std::uint32_t size = buffer_size_;
+    Frags& frags = *frags_;
+    std::uint32_t done = rx_done_;
+    std::uint32_t posted = rx_head_;
+    Page** pages = batch_pages_.data() + batch_n_;
+    std::uint64_t bytes = 0, truesize = 0;
+    std::uint32_t k = 0;
+    for (; k < n; ++k) {
+      Frag f = frags.alloc_frag(size);
+      if (PAGEFRAG_UNLIKELY(!f)) break;
+      RxSlot& slot = slots[done & mask];
+      const RxSlot old = slot;
+      slot = RxSlot{f.page, f.offset, f.truesize};
+      // Only the address changes: post_slot() wrote every entry's header,
+      // key and size, which are the same for every request of this queue.
+      wqes[posted & mask].sge.address = (f.iova + headroom).value();
+      ++posted;
+      ++done;
+      if (PAGEFRAG_LIKELY(!env_.testing_skip_sync_for_cpu)) {
+        pool_->sync_for_cpu(old.page, old.offset + headroom, out[k].len);
+      }
+      std::byte* data = old.va() + headroom;
+      check_cpu_read(data, out[k].len);
+      out[k].data = data;
+      out[k].truesize = old.truesize;
+      pages[k] = old.page;
+      bytes += out[k].len;
+      truesize += old.truesize;
+    }
+    rx_done_ = done;
+    rx_head_ = posted;
+    batch_n_ += k;
+    tally_.packets += k;
+    tally_.bytes += bytes;
+    tally_.truesize += truesize;
+    return k;
+  }
+
+  static bool inject_armed(const FaultInjector* inj) noexcept {
+    return inj != nullptr && inj->armed();
+  }
+
+  static std::uint32_t load_word(const Cqe& cqe, std::size_t offset) noexcept {
+    std::uint32_t w;
+    std::memcpy(&w, cqe.data + offset, sizeof(w));
+    return w;
+  }
+
   std::uint32_t slot_index() const noexcept { return rx_done_ & (shape_.rx_size - 1); }
 
   // Drops the packet in the current slot: its buffer is re-posted unchanged
@@ -405,6 +549,7 @@ class ManaQueue {
     }
     const std::uint32_t i = slot_index();
     const RxSlot old = slots_[i];
+    if (env_.injector != nullptr && !env_.injector->armed()) ++unarmed_refills_;
     if (PAGEFRAG_UNLIKELY(inject(env_.injector, FaultPoint::kRxRefill) ||
                           !alloc_buffer(&slots_[i]))) {
       return drop_slot(DropReason::kNoRefill), false;
@@ -412,17 +557,13 @@ class ManaQueue {
     post_slot(i);
     ++rx_done_;
     if (PAGEFRAG_LIKELY(!env_.testing_skip_sync_for_cpu)) {
-      pool_->sync_for_cpu(old.page, offset_in_page(old) + shape_.cfg.headroom, len);
+      pool_->sync_for_cpu(old.page, old.offset + shape_.cfg.headroom, len);
     }
     return deliver(old, len, ppi.hash, flags);
   }
 
-  std::uint32_t offset_in_page(const RxSlot& s) const {
-    return static_cast<std::uint32_t>(s.va - s.page->va);
-  }
-
   bool deliver(const RxSlot& buf, std::uint32_t len, std::uint32_t hash, std::uint32_t flags) {
-    std::byte* data = buf.va + shape_.cfg.headroom;
+    std::byte* data = buf.va() + shape_.cfg.headroom;
     check_cpu_read(data, len);
     if (env_.xdp != nullptr) return run_xdp(buf, data, len, hash, flags);
     pass_up(buf, data, len, hash, flags);
@@ -437,25 +578,53 @@ class ManaQueue {
     }
   }
 
+  // Queues the packet for the sink; its buffer returns to the pool after
+  // the batch is handed up.
   void pass_up(const RxSlot& buf, const std::byte* data, std::uint32_t len, std::uint32_t hash,
                std::uint32_t flags) {
-    stats_->rx_packets.add();
-    stats_->rx_bytes.add(len);
-    stats_->rx_truesize.add(buf.truesize);
-    if (env_.sink != nullptr && *env_.sink) {
-      const bool csum = (flags & RxCompFlags::kIpCsumOk) &&
-                        (flags & (RxCompFlags::kTcpCsumOk | RxCompFlags::kUdpCsumOk));
-      (*env_.sink)(RxPacket{data, len, buf.truesize, index_, hash, csum});
+    tally(len, buf.truesize);
+    if (PAGEFRAG_UNLIKELY(batch_n_ == kRxBatch)) flush_batch();
+    const bool csum = (flags & RxCompFlags::kIpCsumOk) &&
+                      (flags & (RxCompFlags::kTcpCsumOk | RxCompFlags::kUdpCsumOk));
+    batch_[batch_n_] = RxPacket{data, len, buf.truesize, index_, hash, csum};
+    batch_pages_[batch_n_] = buf.page;
+    ++batch_n_;
+  }
+
+  // Hands the queued packets up, then returns their buffers.
+  void flush_batch() {
+    const std::uint32_t n = batch_n_;
+    if (n == 0) return;
+    const std::span<const RxPacket> packets(batch_.data(), n);
+    if (env_.batch_sink != nullptr && *env_.batch_sink) {
+      (*env_.batch_sink)(packets);
+    } else if (env_.sink != nullptr && *env_.sink) {
+      for (const RxPacket& p : packets) (*env_.sink)(p);
     }
-    frags_->free_frag(buf.page);
+    for (std::uint32_t i = 0; i < n; ++i) frags_->free_frag(batch_pages_[i]);
+    batch_n_ = 0;
+  }
+
+  void tally(std::uint32_t len, std::uint32_t truesize) noexcept {
+    ++tally_.packets;
+    tally_.bytes += len;
+    tally_.truesize += truesize;
+  }
+  void publish_tally() noexcept {
+    if (tally_.packets == 0) return;
+    stats_->rx_packets.add(tally_.packets);
+    stats_->rx_bytes.add(tally_.bytes);
+    stats_->rx_truesize.add(tally_.truesize);
+    tally_ = Tally{};
   }
 
   bool run_xdp(const RxSlot& buf, std::byte* data, std::uint32_t len, std::uint32_t hash,
                std::uint32_t flags) {
-    XdpBuff x{buf.va, data, data + len, buf.truesize, index_, 0};
+    std::byte* const va = buf.va();
+    XdpBuff x{va, data, data + len, buf.truesize, index_, 0};
     XdpAction act = (*env_.xdp)(x);
-    const bool sane = x.data >= buf.va && x.data <= x.data_end &&
-                      x.data_end <= buf.va + shape_.cfg.headroom + shape_.cfg.datasize;
+    const bool sane = x.data >= va && x.data <= x.data_end &&
+                      x.data_end <= va + shape_.cfg.headroom + shape_.cfg.datasize;
     if (!sane) act = XdpAction::kAborted;
     const auto flen = static_cast<std::uint32_t>(x.data_end - x.data);
     switch (act) {
@@ -480,12 +649,10 @@ class ManaQueue {
 
   bool xdp_send(ManaQueue* target, const RxSlot& buf, const XdpBuff& x, std::uint32_t flen,
                 DropReason full, Counter& ok) {
-    const Iova iova = buf.iova + static_cast<std::uint64_t>(x.data - buf.va);
+    const Iova iova = buf.iova() + static_cast<std::uint64_t>(x.data - buf.va());
     if (!target->xmit(this, buf.page, iova, flen)) return xdp_drop(buf, full);
     ok.add();
-    stats_->rx_packets.add();
-    stats_->rx_bytes.add(flen);
-    stats_->rx_truesize.add(buf.truesize);
+    tally(flen, buf.truesize);
     return true;
   }
 
@@ -528,6 +695,8 @@ class ManaQueue {
   QueueShape shape_;
   QueueStats* stats_;
   QueueLookup lookup_;
+  std::uint32_t mem_key_;      // the device's memory key, for every SGE
+  std::uint32_t buffer_size_;  // bytes asked of the fragment allocator per buffer
 
   // RX, owner thread.
   PoolHandle pool_;
@@ -539,6 +708,11 @@ class ManaQueue {
   std::uint32_t rx_done_ = 0;  // buffers the device completed (free-running)
   bool fence_seen_ = false;
   std::uint32_t rq_obj_ = Device::kNoObject;
+  Tally tally_;
+  std::uint64_t unarmed_refills_ = 0;  // kRxRefill hits to count at the end of the poll
+  std::uint32_t batch_n_ = 0;
+  std::array<RxPacket, kRxBatch> batch_;
+  std::array<Page*, kRxBatch> batch_pages_;
 
   // TX: producers under tx_mu_, completions on the owner thread.
   std::unique_ptr<TxSlot[]> tx_slots_;

@@ -212,10 +212,10 @@ class CountingDma {
     return absl::OkStatus();
   }
 
-  void sync_for_device(pagefrag::Iova iova, std::size_t len, pagefrag::DmaDirection dir) {
+  void sync_for_device(pagefrag::Iova iova, std::size_t len, pagefrag::DmaDirection dir) noexcept {
     dma_->sync_for_device(iova, len, dir);
   }
-  void sync_for_cpu(pagefrag::Iova iova, std::size_t len, pagefrag::DmaDirection dir) {
+  void sync_for_cpu(pagefrag::Iova iova, std::size_t len, pagefrag::DmaDirection dir) noexcept {
     dma_->sync_for_cpu(iova, len, dir);
   }
 

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "pagefrag/dma/coherent_dma.h"
 #include "pagefrag/dma/no_dma.h"
 #include "tests/dma/dma_conformance.h"
 #include "tests/support/rc_doctest.h"
@@ -50,6 +51,24 @@ struct NoDmaModel {
   }
 };
 
+struct CoherentModel {
+  using Backend = CoherentDma;
+  static constexpr const char* kName = "CoherentDma";
+  static constexpr bool kTracksMappings = true;
+  static constexpr bool kFixedTranslation = true;  // Iova = VA + window base
+  static CoherentDma& backend() {
+    static CoherentDma dma;
+    return dma;
+  }
+  static std::span<std::byte> memory(std::size_t bytes) { return zeroed_memory(bytes); }
+  static absl::Status device_write(CoherentDma& d, Iova iova, std::span<const std::byte> bytes) {
+    return d.device_write(iova, bytes);
+  }
+  static absl::Status device_read(CoherentDma& d, Iova iova, std::span<std::byte> out) {
+    return d.device_read(iova, out);
+  }
+};
+
 template <MockDmaMode Mode>
 struct MockModel {
   using Backend = MockDma;
@@ -71,8 +90,8 @@ struct MockModel {
   }
 };
 
-TEST_CASE_TEMPLATE_INVOKE(dma_backend_conformance, NoDmaModel, MockModel<MockDmaMode::kStrict>,
-                          MockModel<MockDmaMode::kBounce>);
+TEST_CASE_TEMPLATE_INVOKE(dma_backend_conformance, NoDmaModel, CoherentModel,
+                          MockModel<MockDmaMode::kStrict>, MockModel<MockDmaMode::kBounce>);
 
 std::vector<std::byte> bytes_of(std::size_t n, unsigned char value) {
   return std::vector<std::byte>(n, std::byte{value});
@@ -81,6 +100,33 @@ std::vector<std::byte> bytes_of(std::size_t n, unsigned char value) {
 bool all_equal(std::span<const std::byte> bytes, unsigned char value) {
   return std::all_of(bytes.begin(), bytes.end(),
                      [value](std::byte b) { return b == std::byte{value}; });
+}
+
+TEST_CASE("CoherentDma: Iova = VA + window base, syncs need nothing, device faults outside") {
+  static_assert(!CoherentDma::kFeatures.needs_sync);
+  CoherentDma dma;
+  std::vector<std::byte> buf = bytes_of(2048, 0xaa);
+  auto iova = dma.map(buf, DmaDirection::kFromDevice);
+  REQUIRE(iova.ok());
+  CHECK(iova->value() == reinterpret_cast<std::uintptr_t>(buf.data()) + CoherentDma::kWindowBase);
+  CHECK(dma.live_mappings() == 1);
+  REQUIRE(dma.device_write(*iova + 10, bytes_of(100, 0x55)).ok());
+  CHECK(all_equal(std::span(buf).subspan(10, 100), 0x55));  // coherent: visible at once
+  CHECK(all_equal(std::span(buf).first(10), 0xaa));
+  CHECK(
+      dma.device_write(Iova(reinterpret_cast<std::uintptr_t>(buf.data())), bytes_of(1, 0)).code() ==
+      absl::StatusCode::kOutOfRange);  // a raw CPU address is not a device address
+  CHECK(dma.unmap(*iova, 2047, DmaDirection::kFromDevice).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(dma.unmap(*iova, 2048, DmaDirection::kToDevice).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(dma.unmap(*iova, 2048, DmaDirection::kFromDevice).ok());
+  CHECK(dma.unmap(*iova, 2048, DmaDirection::kFromDevice).code() == absl::StatusCode::kNotFound);
+  CHECK(dma.map({}, DmaDirection::kFromDevice).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(dma.maps() == 1);
+  CHECK(dma.unmaps() == 1);
+  CHECK(dma.live_mappings() == 0);
 }
 
 TEST_CASE("bounce mode: a missing sync_for_cpu leaves the CPU reading stale bytes") {
@@ -160,7 +206,7 @@ TEST_CASE("strict mode: reading device-written bytes before sync_for_cpu is caug
   CHECK(dma.check_cpu_read(buf.data(), 4096));  // unmapped memory is the CPU's
 }
 
-TEST_CASE("strict mode: a device write into CPU-owned bytes is counted") {
+TEST_CASE("strict mode: a device write into CPU-owned bytes is a counted fault") {
   MockDma dma({.mode = MockDmaMode::kStrict});
   std::vector<std::byte> buf = bytes_of(512, 0);
   auto iova = dma.map(buf, DmaDirection::kFromDevice);
@@ -168,12 +214,30 @@ TEST_CASE("strict mode: a device write into CPU-owned bytes is counted") {
   REQUIRE(dma.device_write(*iova, bytes_of(100, 1)).ok());
   CHECK(dma.counters().device_writes_to_cpu_owned == 0);  // map gave it to the device
   dma.sync_for_cpu(*iova, 512, DmaDirection::kFromDevice);
-  REQUIRE(dma.device_write(*iova, bytes_of(100, 2)).ok());  // recycled without sync_for_device
+  // Recycled without sync_for_device: a fault, nothing written.
+  CHECK(dma.device_write(*iova, bytes_of(100, 2)).code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(all_equal(std::span(buf).first(100), 1));
   CHECK(dma.counters().device_writes_to_cpu_owned == 1);
   dma.sync_for_device(*iova, 512, DmaDirection::kFromDevice);
   REQUIRE(dma.device_write(*iova, bytes_of(100, 3)).ok());
   CHECK(dma.counters().device_writes_to_cpu_owned == 1);
   CHECK(dma.unmap(*iova, 512, DmaDirection::kFromDevice).ok());
+}
+
+TEST_CASE("strict mode: a device read of CPU-owned bytes (no sync_for_device) faults") {
+  MockDma dma({.mode = MockDmaMode::kStrict});
+  std::vector<std::byte> buf = bytes_of(512, 0);
+  auto iova = dma.map(buf, DmaDirection::kBidirectional);
+  REQUIRE(iova.ok());
+  std::vector<std::byte> seen(100);
+  CHECK(dma.device_read(*iova, seen).ok());  // map gave every byte to the device
+  dma.sync_for_cpu(*iova + 50, 100, DmaDirection::kBidirectional);
+  CHECK(dma.device_read(*iova, seen).code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(dma.device_read(*iova + 150, seen).ok());  // bytes the CPU never took
+  dma.sync_for_device(*iova + 50, 100, DmaDirection::kBidirectional);
+  CHECK(dma.device_read(*iova, seen).ok());
+  CHECK(dma.counters().device_reads_of_cpu_owned == 1);
+  CHECK(dma.unmap(*iova, 512, DmaDirection::kBidirectional).ok());
 }
 
 TEST_CASE("IOVAs come from the configured space, keep the page offset and never equal VAs") {
@@ -389,6 +453,88 @@ TEST_CASE("bounce mode matches a two-copy model under random operations (statefu
     RC_ASSERT(dma.unmap(*iova, kLen, DmaDirection::kBidirectional).ok());
     RC_ASSERT(cpu == model_dev);  // unmap copies the device view back
   });
+}
+
+// A model of strict ownership: one owner per byte, moved by map (device),
+// device writes (device-written), syncs (cpu / device); a checked read fails
+// exactly when a device-written byte is in range. Two overlapping mappings
+// of the same bytes keep independent owners. MockDma keeps runs, not bytes.
+TEST_CASE("strict mode matches a per-byte owner model under random operations (stateful)") {
+  PAGEFRAG_RC_CHECK("checked reads follow the syncs", [] {
+    constexpr std::size_t kLen = 300;
+    enum : std::uint8_t { kCpu, kDev, kWritten };
+    MockDma dma({.mode = MockDmaMode::kStrict});
+    std::vector<std::byte> mem(kLen + 100, std::byte{0});
+    // Mapping 0 covers [0, kLen); mapping 1 covers [100, kLen + 100).
+    const std::size_t base[2] = {0, 100};
+    Iova iova[2];
+    std::vector<std::uint8_t> owner[2] = {std::vector<std::uint8_t>(kLen, kDev),
+                                          std::vector<std::uint8_t>(kLen, kDev)};
+    for (int m = 0; m < 2; ++m) {
+      auto i = dma.map(std::span(mem).subspan(base[m], kLen), DmaDirection::kBidirectional);
+      RC_ASSERT(i.ok());
+      iova[m] = *i;
+    }
+    std::uint64_t expect_cpu_owned_writes = 0;
+    const int steps = *rc::gen::inRange(1, 60);
+    for (int s = 0; s < steps; ++s) {
+      const int m = *rc::gen::inRange(0, 2);
+      const std::size_t off = *rc::gen::inRange<std::size_t>(0, kLen);
+      const std::size_t len = *rc::gen::inRange<std::size_t>(1, kLen - off + 1);
+      auto& own = owner[m];
+      switch (*rc::gen::inRange(0, 4)) {
+        case 0:
+          if (std::find(own.begin() + off, own.begin() + off + len, kCpu) !=
+              own.begin() + off + len) {
+            ++expect_cpu_owned_writes;  // a fault: nothing written, owners unchanged
+            RC_ASSERT(!dma.device_write(iova[m] + off, std::vector<std::byte>(len)).ok());
+            break;
+          }
+          RC_ASSERT(dma.device_write(iova[m] + off, std::vector<std::byte>(len)).ok());
+          std::fill_n(own.begin() + off, len, kWritten);
+          break;
+        case 1:
+          dma.sync_for_cpu(iova[m] + off, len, DmaDirection::kBidirectional);
+          std::fill_n(own.begin() + off, len, kCpu);
+          break;
+        case 2:
+          dma.sync_for_device(iova[m] + off, len, DmaDirection::kBidirectional);
+          std::fill_n(own.begin() + off, len, kDev);
+          break;
+        default: {  // a CPU read of [off, off + len) of the memory (both mappings)
+          bool expect = true;
+          for (int k = 0; k < 2; ++k) {
+            for (std::size_t b = off; b < off + len; ++b) {
+              if (b >= base[k] && b < base[k] + kLen && owner[k][b - base[k]] == kWritten)
+                expect = false;
+            }
+          }
+          RC_ASSERT(dma.check_cpu_read(mem.data() + off, len) == expect);
+        }
+      }
+    }
+    RC_ASSERT(dma.counters().device_writes_to_cpu_owned == expect_cpu_owned_writes);
+    for (int m = 0; m < 2; ++m) {
+      RC_ASSERT(dma.unmap(iova[m], kLen, DmaDirection::kBidirectional).ok());
+    }
+  });
+}
+
+TEST_CASE("strict mode: a mapping spanning many shard granules is found from each") {
+  MockDma dma({.mode = MockDmaMode::kStrict});
+  std::vector<std::byte> buf(5 << 20);  // 5 MiB: more granules than shards
+  auto iova = dma.map(buf, DmaDirection::kFromDevice);
+  REQUIRE(iova.ok());
+  for (std::size_t off :
+       {std::size_t{0}, std::size_t{65536 * 3 + 5}, (std::size_t{5} << 20) - 64}) {
+    REQUIRE(dma.device_write(*iova + off, bytes_of(64, 1)).ok());
+    CHECK_FALSE(dma.check_cpu_read(buf.data() + off, 64));
+    dma.sync_for_cpu(*iova + off, 64, DmaDirection::kFromDevice);
+    CHECK(dma.check_cpu_read(buf.data() + off, 64));
+  }
+  CHECK(dma.counters().sync_errors == 0);
+  CHECK(dma.unmap(*iova, buf.size(), DmaDirection::kFromDevice).ok());
+  CHECK(dma.device_write(*iova + 65536 * 3, bytes_of(1, 1)).code() == absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -44,11 +44,11 @@
 #include <span>
 #include <vector>
 
+#include "examples/mana/device.h"
+#include "examples/mana/gdma.h"
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/iova.h"
 #include "pagefrag/dma/mock_dma.h"
-#include "examples/mana/device.h"
-#include "examples/mana/gdma.h"
 
 namespace mana::sim {
 
@@ -105,7 +105,9 @@ struct SimDeviceOptions {
   std::uint64_t seed = 1;
 };
 
-// Device-side counters (any thread may read; monotonic).
+// Device-side counters (any thread may read; monotonic). The device keeps
+// one set per queue index (each on its own cache lines, written by that
+// queue's device thread only) and counters() sums them.
 struct SimDeviceCounters {
   std::atomic<std::uint64_t> frames_offered{0};
   std::atomic<std::uint64_t> frames_placed{0};
@@ -120,6 +122,35 @@ struct SimDeviceCounters {
   std::atomic<std::uint64_t> tx_frames{0};
   std::atomic<std::uint64_t> tx_bytes{0};
   std::atomic<std::uint64_t> tx_faults{0};
+
+  // Adds every counter of `o` to this one.
+  void add(const SimDeviceCounters& o) noexcept {
+    auto sum = [](std::atomic<std::uint64_t>& to, const std::atomic<std::uint64_t>& from) {
+      to.fetch_add(from.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    };
+    sum(frames_offered, o.frames_offered);
+    sum(frames_placed, o.frames_placed);
+    sum(frames_no_queue, o.frames_no_queue);
+    sum(frames_no_buffer, o.frames_no_buffer);
+    sum(frames_truncated, o.frames_truncated);
+    sum(dma_faults, o.dma_faults);
+    sum(rx_completions, o.rx_completions);
+    sum(completions_corrupted, o.completions_corrupted);
+    for (std::size_t k = 0; k < kCorruptionKinds; ++k)
+      sum(corrupted_by_kind[k], o.corrupted_by_kind[k]);
+    sum(fences, o.fences);
+    sum(tx_frames, o.tx_frames);
+    sum(tx_bytes, o.tx_bytes);
+    sum(tx_faults, o.tx_faults);
+  }
+  void clear() noexcept {
+    for (auto* c : {&frames_offered, &frames_placed, &frames_no_queue, &frames_no_buffer,
+                    &frames_truncated, &dma_faults, &rx_completions, &completions_corrupted,
+                    &fences, &tx_frames, &tx_bytes, &tx_faults}) {
+      c->store(0, std::memory_order_relaxed);
+    }
+    for (auto& c : corrupted_by_kind) c.store(0, std::memory_order_relaxed);
+  }
 };
 
 template <DeviceAccessDma Dma>
@@ -174,17 +205,17 @@ class SimDevice {
     RxCompOob oob;
     oob.set_type(CqeType::kRxObjectFence);
     write_cqe(o, oob, false);
-    counters_.fences.fetch_add(1, std::memory_order_relaxed);
+    counters_for(o.f.queue).fences.fetch_add(1, std::memory_order_relaxed);
   }
 
   // Device thread of queue `q`: delivers one frame.
   OfferResult offer_rx(std::uint32_t q, std::span<const std::byte> frame, std::uint32_t hash) {
-    counters_.frames_offered.fetch_add(1, std::memory_order_relaxed);
+    counters_for(q).frames_offered.fetch_add(1, std::memory_order_relaxed);
     const ObjectId id = q < kMaxQueues ? rx_steer_[q].load(std::memory_order_acquire) : kNoObject;
-    if (id == kNoObject) return count_no_queue();
+    if (id == kNoObject) return count_no_queue(q);
     Object& o = object(id);
     std::lock_guard lock(o.mu);
-    if (o.f.kind != Kind::kRq || o.f.fenced || o.f.queue != q) return count_no_queue();
+    if (o.f.kind != Kind::kRq || o.f.fenced || o.f.queue != q) return count_no_queue(q);
     fix_stale_owner(o);
     return place(o, frame, hash);
   }
@@ -224,13 +255,20 @@ class SimDevice {
   std::uint32_t mem_key() const { return kSimMemKey; }
   // Control thread, before traffic: installs the wire callback.
   void set_wire(WireFn fn) { wire_ = std::move(fn); }
-  const SimDeviceCounters& counters() const { return counters_; }
+  // The sum of every queue's counters (a snapshot, refreshed by each call).
+  // Any thread; concurrent callers see one of their sums.
+  const SimDeviceCounters& counters() const {
+    std::lock_guard lock(total_mu_);
+    total_.clear();
+    for (const Shard& sh : shards_) total_.add(sh.c);
+    return total_;
+  }
   const SimDeviceOptions& options() const { return opts_; }
 
  private:
   enum class Kind : std::uint8_t { kFree, kRq, kSq };
 
-  struct Object {
+  struct alignas(kCacheLineSize) Object {  // objects of different queues share no line
     struct Fields {
       Kind kind = Kind::kFree;
       WorkQueue<RxWqe>* rq = nullptr;
@@ -303,8 +341,8 @@ class SimDevice {
     fn(o);
   }
 
-  OfferResult count_no_queue() {
-    counters_.frames_no_queue.fetch_add(1, std::memory_order_relaxed);
+  OfferResult count_no_queue(std::uint32_t q) {
+    counters_for(q).frames_no_queue.fetch_add(1, std::memory_order_relaxed);
     return OfferResult::kNoQueue;
   }
 
@@ -324,7 +362,7 @@ class SimDevice {
   OfferResult place(Object& o, std::span<const std::byte> frame, std::uint32_t hash) {
     // A coalesced completion pending must still fit, plus this one.
     if (o.f.wq_tail == o.f.rq->posted_head() || !cq_has_room(o, o.f.pending_count ? 2 : 1)) {
-      counters_.frames_no_buffer.fetch_add(1, std::memory_order_relaxed);
+      counters_for(o.f.queue).frames_no_buffer.fetch_add(1, std::memory_order_relaxed);
       return OfferResult::kNoBuffer;
     }
     const RxWqe wqe = o.f.rq->read_entry(o.f.wq_tail++);
@@ -334,7 +372,7 @@ class SimDevice {
     bool fault = cap == 0;
     if (!fault) fault = !dma_->device_write(Iova(wqe.sge.address), frame.first(len)).ok();
     if (fault || len < frame.size()) return complete_truncated(o, fault);
-    counters_.frames_placed.fetch_add(1, std::memory_order_relaxed);
+    counters_for(o.f.queue).frames_placed.fetch_add(1, std::memory_order_relaxed);
     if (opts_.corrupt_probability > 0 &&
         static_cast<double>(next_random(o) >> 11) * 0x1.0p-53 < opts_.corrupt_probability) {
       corrupt(o, static_cast<std::uint32_t>(len), cap, hash);
@@ -350,11 +388,11 @@ class SimDevice {
     oob.set_type(CqeType::kRxTruncated);
     write_cqe(o, oob, false);
     if (fault) {
-      counters_.dma_faults.fetch_add(1, std::memory_order_relaxed);
+      counters_for(o.f.queue).dma_faults.fetch_add(1, std::memory_order_relaxed);
       return OfferResult::kDmaFault;
     }
-    counters_.frames_placed.fetch_add(1, std::memory_order_relaxed);
-    counters_.frames_truncated.fetch_add(1, std::memory_order_relaxed);
+    counters_for(o.f.queue).frames_placed.fetch_add(1, std::memory_order_relaxed);
+    counters_for(o.f.queue).frames_truncated.fetch_add(1, std::memory_order_relaxed);
     return OfferResult::kPlaced;
   }
 
@@ -396,8 +434,8 @@ class SimDevice {
     oob.ppi[0].hash = hash;
     if (n == 0) return write_cqe(o, oob, false);
     const Corruption kind = enabled[next_random(o) % n];
-    counters_.completions_corrupted.fetch_add(1, std::memory_order_relaxed);
-    counters_.corrupted_by_kind[static_cast<std::size_t>(kind)].fetch_add(
+    counters_for(o.f.queue).completions_corrupted.fetch_add(1, std::memory_order_relaxed);
+    counters_for(o.f.queue).corrupted_by_kind[static_cast<std::size_t>(kind)].fetch_add(
         1, std::memory_order_relaxed);
     switch (kind) {
       case Corruption::kLengthTooLarge:
@@ -442,7 +480,7 @@ class SimDevice {
     std::memcpy(bytes, &oob, sizeof(bytes));
     cq.device_write_at_tail(bytes, 0, is_sq, cq.owner_for(cq.device_tail()));
     cq.device_advance();
-    counters_.rx_completions.fetch_add(is_sq ? 0 : 1, std::memory_order_relaxed);
+    counters_for(o.f.queue).rx_completions.fetch_add(is_sq ? 0 : 1, std::memory_order_relaxed);
   }
 
   std::uint32_t transmit_all(Object& o, std::uint32_t q) {
@@ -454,11 +492,11 @@ class SimDevice {
       const bool ok = wqe.header.num_sge() == 1 && wqe.sge.mem_key == kSimMemKey &&
                       dma_->device_read(Iova(wqe.sge.address), o.scratch).ok();
       if (ok) {
-        counters_.tx_frames.fetch_add(1, std::memory_order_relaxed);
-        counters_.tx_bytes.fetch_add(wqe.sge.size, std::memory_order_relaxed);
+        counters_for(q).tx_frames.fetch_add(1, std::memory_order_relaxed);
+        counters_for(q).tx_bytes.fetch_add(wqe.sge.size, std::memory_order_relaxed);
         if (wire_) wire_(q, o.scratch);
       } else {
-        counters_.tx_faults.fetch_add(1, std::memory_order_relaxed);
+        counters_for(q).tx_faults.fetch_add(1, std::memory_order_relaxed);
       }
       TxCompOob oob;
       oob.set_type(CqeType::kTxOkay);
@@ -478,7 +516,17 @@ class SimDevice {
   std::vector<Object> objects_;
   std::array<std::atomic<ObjectId>, kMaxQueues> rx_steer_;
   std::array<std::atomic<ObjectId>, kMaxQueues> tx_steer_;
-  SimDeviceCounters counters_;
+  // One counter set per queue index, plus one (the last) for objects not
+  // steered to any queue.
+  struct alignas(kCacheLineSize) Shard {
+    SimDeviceCounters c;
+  };
+  SimDeviceCounters& counters_for(std::uint32_t q) noexcept {
+    return shards_[std::min(q, kMaxQueues)].c;
+  }
+  std::array<Shard, kMaxQueues + 1> shards_;
+  mutable std::mutex total_mu_;
+  mutable SimDeviceCounters total_;
   WireFn wire_;
 };
 

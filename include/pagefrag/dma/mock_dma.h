@@ -25,9 +25,15 @@
 // Fault injection fails the Nth map() or each map() with a seeded
 // probability. On destruction, live mappings are reported (leak check).
 //
-// Thread contract: every member may be called from any thread; one internal
-// std::mutex serialises them (it is a test double, not a fast path). Sync
-// calls cost one O(log n) lookup plus O(len) for ownership or bounce copies.
+// Thread contract: every member may be called from any thread. Nothing on
+// the data path takes a lock shared by every thread: mappings are found
+// through 64 sharded tables (by IOVA for syncs and device accesses, by CPU
+// address for check_cpu_read), each with its own mutex and counters on its
+// own cache lines, and each mapping's state has its own mutex. map/unmap and
+// fault injection (slow paths) share one control mutex. Strict-mode
+// ownership is a list of runs per mapping (offset, owner), so a sync costs
+// one O(log n) lookup plus O(runs), never O(bytes); bounce copies are
+// O(len).
 #pragma once
 
 #include <absl/status/status.h>
@@ -35,12 +41,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -50,6 +58,8 @@
 #include <vector>
 
 #include "pagefrag/base/bits.h"
+#include "pagefrag/base/compiler.h"
+#include "pagefrag/base/counters.h"
 #include "pagefrag/base/iova.h"
 #include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/dma/internal/iova_allocator.h"
@@ -74,24 +84,39 @@ struct MockDmaOptions {
   std::function<void(std::string_view)> on_leak = {};
 };
 
+// X(Enum, Type, name, doc): every event MockDma counts, once (a
+// pagefrag/base/counters.h list: members, sum, fmt and name/value table).
+#define PAGEFRAG_MOCK_DMA_COUNTERS(X)                                                             \
+  X(kMaps, std::uint64_t, maps, "successful map() calls")                                         \
+  X(kMapFailures, std::uint64_t, map_failures, "failed map() calls, injected ones included")      \
+  X(kInjectedMapFailures, std::uint64_t, injected_map_failures,                                   \
+    "map() failures fault injection caused")                                                      \
+  X(kUnmaps, std::uint64_t, unmaps, "successful unmap() calls")                                   \
+  X(kUnmapErrors, std::uint64_t, unmap_errors, "unmap() of no mapping / wrong size or direction") \
+  X(kSyncsForDevice, std::uint64_t, syncs_for_device, "sync_for_device() calls")                  \
+  X(kSyncsForCpu, std::uint64_t, syncs_for_cpu, "sync_for_cpu() calls")                           \
+  X(kSyncErrors, std::uint64_t, sync_errors, "sync of a range inside no mapping")                 \
+  X(kSyncDirectionMismatches, std::uint64_t, sync_direction_mismatches,                           \
+    "sync with a direction unlike the mapping's")                                                 \
+  X(kDeviceWrites, std::uint64_t, device_writes, "successful device_write() calls")               \
+  X(kDeviceReads, std::uint64_t, device_reads, "successful device_read() calls")                  \
+  X(kDeviceFaults, std::uint64_t, device_faults, "rejected device accesses")                      \
+  X(kDeviceWritesToCpuOwned, std::uint64_t, device_writes_to_cpu_owned,                           \
+    "strict: device write into CPU-owned bytes (a fault)")                                        \
+  X(kDeviceReadsOfCpuOwned, std::uint64_t, device_reads_of_cpu_owned,                             \
+    "strict: device read CPU-owned bytes (a fault)")                                              \
+  X(kCpuReadsChecked, std::uint64_t, cpu_reads_checked, "check_cpu_read() calls")                 \
+  X(kUnsyncedCpuReads, std::uint64_t, unsynced_cpu_reads,                                         \
+    "strict: check_cpu_read() returned false")                                                    \
+  X(kBounceBytesCopied, std::uint64_t, bounce_bytes_copied, "bounce: bytes copied either way")
+
 // Event counts since construction.
 struct MockDmaCounters {
-  std::uint64_t maps = 0;          // successful map() calls
-  std::uint64_t map_failures = 0;  // failed map() calls, injected ones included
-  std::uint64_t injected_map_failures = 0;
-  std::uint64_t unmaps = 0;        // successful unmap() calls
-  std::uint64_t unmap_errors = 0;  // unmap() of no mapping / wrong size or direction
-  std::uint64_t syncs_for_device = 0;
-  std::uint64_t syncs_for_cpu = 0;
-  std::uint64_t sync_errors = 0;  // sync of a range inside no mapping
-  std::uint64_t sync_direction_mismatches = 0;
-  std::uint64_t device_writes = 0;               // successful device_write() calls
-  std::uint64_t device_reads = 0;                // successful device_read() calls
-  std::uint64_t device_faults = 0;               // rejected device accesses
-  std::uint64_t device_writes_to_cpu_owned = 0;  // strict: device wrote CPU-owned bytes
-  std::uint64_t cpu_reads_checked = 0;
-  std::uint64_t unsynced_cpu_reads = 0;   // strict: check_cpu_read() returned false
-  std::uint64_t bounce_bytes_copied = 0;  // bounce: bytes copied either way
+  PAGEFRAG_COUNTERS(MockDmaCounters, PAGEFRAG_MOCK_DMA_COUNTERS)
+
+  MockDmaCounters& operator+=(const MockDmaCounters& o) noexcept {
+    return *this = counters_sum(*this, o);
+  }
 };
 
 class MockDma {
@@ -122,9 +147,9 @@ class MockDma {
   // failure, IOVA space exhausted). Mapping the same bytes twice is legal
   // and yields two IOVAs. Any thread.
   absl::StatusOr<Iova> map(std::span<std::byte> cpu, DmaDirection dir) {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(control_mu_);
     if (cpu.empty()) {
-      ++counters_.map_failures;
+      ++control_counters_.map_failures;
       return absl::InvalidArgumentError(
           fmt::format("MockDma::map({}): empty region; expected at least 1 byte", to_string(dir)));
     }
@@ -137,18 +162,36 @@ class MockDma {
   // differ from the map() call. Bounce mode copies device data back for
   // from_device/bidirectional mappings, as swiotlb does. Any thread.
   absl::Status unmap(Iova iova, std::size_t len, DmaDirection dir) {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(control_mu_);
     auto it = mappings_.find(iova.value());
     if (absl::Status bad = check_unmap(it, iova, len, dir); !bad.ok()) {
-      ++counters_.unmap_errors;
+      ++control_counters_.unmap_errors;
       return bad;
     }
-    Mapping& m = it->second;
-    if (bounce() && dir != DmaDirection::kToDevice) copy_to_cpu(m, 0, m.len);
-    iovas_.free(m.alloc_start, m.alloc_size);
-    erase_va_index(m.cpu, iova.value());
+    std::unique_ptr<Mapping> m = std::move(it->second);
     mappings_.erase(it);
-    ++counters_.unmaps;
+    // Once out of every shard no data-path call can reach the mapping, and
+    // none still holds it (each held its shard's lock while using it).
+    for_each_shard(iova_shards_, m->iova, m->len, [&](Shard& s) {
+      std::lock_guard shard_lock(s.mu);
+      s.iova_index.erase(m->iova);
+    });
+    const auto va = reinterpret_cast<std::uintptr_t>(m->cpu);
+    for_each_shard(va_shards_, va, m->len, [&](Shard& s) {
+      std::lock_guard shard_lock(s.mu);
+      auto [first, last] = s.va_index.equal_range(va);
+      for (auto v = first; v != last; ++v) {
+        if (v->second == m.get()) {
+          s.va_index.erase(v);
+          break;
+        }
+      }
+    });
+    if (bounce() && dir != DmaDirection::kToDevice) {
+      control_counters_.bounce_bytes_copied += copy_to_cpu(*m, 0, m->len);
+    }
+    iovas_.free(m->alloc_start, m->alloc_size);
+    ++control_counters_.unmaps;
     return absl::OkStatus();
   }
 
@@ -172,36 +215,59 @@ class MockDma {
   // Any thread.
   absl::Status device_write(Iova iova, std::span<const std::byte> bytes) {
     if (bytes.empty()) return absl::OkStatus();  // an empty transfer touches nothing
-    std::lock_guard lock(mu_);
-    absl::StatusOr<Target> t = device_target(iova, bytes.size(), DmaDirection::kToDevice, "write");
+    Shard& s = iova_shard(iova.value());
+    std::lock_guard lock(s.mu);
+    absl::StatusOr<Target> t =
+        device_target(s, iova, bytes.size(), DmaDirection::kToDevice, "write");
     if (!t.ok()) return t.status();
     Mapping& m = *t->mapping;
+    std::lock_guard mapping_lock(m.mu);
     if (bounce()) {
       std::memcpy(m.bounce.data() + t->offset, bytes.data(), bytes.size());
     } else {
-      auto owner = m.owner.begin() + static_cast<std::ptrdiff_t>(t->offset);
-      if (std::find(owner, owner + static_cast<std::ptrdiff_t>(bytes.size()), Owner::kCpu) !=
-          owner + static_cast<std::ptrdiff_t>(bytes.size())) {
-        ++counters_.device_writes_to_cpu_owned;
+      const std::size_t end = t->offset + bytes.size();
+      if (m.owner.any(t->offset, end, Owner::kCpu)) {
+        // The CPU's cached copy could be written back over the device's
+        // data: a missing sync_for_device (e.g. on recycle). Nothing written.
+        ++s.counters.device_writes_to_cpu_owned;
+        ++s.counters.device_faults;
+        return absl::FailedPreconditionError(fmt::format(
+            "MockDma: DMA fault: device write of {} bytes at {} covers bytes the CPU owns; "
+            "expected sync_for_device first",
+            bytes.size(), iova));
       }
-      std::fill_n(owner, bytes.size(), Owner::kDeviceWritten);
+      m.owner.assign(t->offset, end, Owner::kDeviceWritten);
       std::memcpy(m.cpu + t->offset, bytes.data(), bytes.size());
     }
-    ++counters_.device_writes;
+    ++s.counters.device_writes;
     return absl::OkStatus();
   }
 
   // Device side: the simulated device reads out.size() bytes at `iova`.
-  // Faults as device_write, PermissionDenied from a from_device mapping.
+  // Faults as device_write, PermissionDenied from a from_device mapping;
+  // strict mode: FailedPrecondition (counted) when a byte read is owned by
+  // the CPU (synced for the CPU and not handed back by sync_for_device).
   // Any thread.
   absl::Status device_read(Iova iova, std::span<std::byte> out) {
     if (out.empty()) return absl::OkStatus();
-    std::lock_guard lock(mu_);
-    absl::StatusOr<Target> t = device_target(iova, out.size(), DmaDirection::kFromDevice, "read");
+    Shard& s = iova_shard(iova.value());
+    std::lock_guard lock(s.mu);
+    absl::StatusOr<Target> t =
+        device_target(s, iova, out.size(), DmaDirection::kFromDevice, "read");
     if (!t.ok()) return t.status();
+    std::lock_guard mapping_lock(t->mapping->mu);
+    if (!bounce() && t->mapping->owner.any(t->offset, t->offset + out.size(), Owner::kCpu)) {
+      // What the CPU wrote may still sit in its cache: a missing sync_for_device.
+      ++s.counters.device_reads_of_cpu_owned;
+      ++s.counters.device_faults;
+      return absl::FailedPreconditionError(fmt::format(
+          "MockDma: DMA fault: device read of {} bytes at {} covers bytes the CPU owns; "
+          "expected sync_for_device first",
+          out.size(), iova));
+    }
     const std::byte* src = bounce() ? t->mapping->bounce.data() : t->mapping->cpu;
     std::memcpy(out.data(), src + t->offset, out.size());
-    ++counters_.device_reads;
+    ++s.counters.device_reads;
     return absl::OkStatus();
   }
 
@@ -210,31 +276,47 @@ class MockDma {
   // and not synced for the CPU since. Always true in bounce mode (stale data
   // shows there instead) and for memory no mapping covers. Any thread.
   bool check_cpu_read(const void* va, std::size_t len) {
-    std::lock_guard lock(mu_);
-    ++counters_.cpu_reads_checked;
-    if (bounce() || len == 0) return true;
-    const bool ok = !any_unsynced(reinterpret_cast<std::uintptr_t>(va), len);
-    if (!ok) ++counters_.unsynced_cpu_reads;
+    const auto addr = reinterpret_cast<std::uintptr_t>(va);
+    bool ok = true;
+    if (!bounce() && len != 0) {
+      for_each_shard(va_shards_, addr, len, [&](Shard& s) {
+        if (ok && any_unsynced(s, addr, len)) ok = false;
+      });
+    }
+    Shard& s = va_shard(addr);
+    std::lock_guard lock(s.mu);
+    ++s.counters.cpu_reads_checked;
+    if (!ok) ++s.counters.unsynced_cpu_reads;
     return ok;
   }
 
   // Counters so far, and the number of live mappings. Any thread.
   MockDmaCounters counters() const {
-    std::lock_guard lock(mu_);
-    return counters_;
+    MockDmaCounters sum;
+    {
+      std::lock_guard lock(control_mu_);
+      sum = control_counters_;
+    }
+    for (const auto* shards : {&iova_shards_, &va_shards_}) {
+      for (const Shard& s : *shards) {
+        std::lock_guard lock(s.mu);
+        sum += s.counters;
+      }
+    }
+    return sum;
   }
   std::size_t live_mappings() const {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(control_mu_);
     return mappings_.size();
   }
 
   // One line per live mapping (empty when none). Any thread.
   std::string leak_report() const {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(control_mu_);
     std::string out;
     for (const auto& [iova, m] : mappings_) {
       out += fmt::format("MockDma leak: {} ({} bytes, {}) maps va {} still mapped\n", Iova(iova),
-                         m.len, to_string(m.dir), static_cast<const void*>(m.cpu));
+                         m->len, to_string(m->dir), static_cast<const void*>(m->cpu));
     }
     return out;
   }
@@ -242,15 +324,76 @@ class MockDma {
  private:
   enum class Owner : std::uint8_t { kCpu, kDevice, kDeviceWritten };
 
+  // Strict mode: who owns each byte of a mapping, as runs [start, next
+  // start) of one owner, sorted, adjacent runs of different owners.
+  class OwnerRuns {
+   public:
+    void reset(std::size_t len, Owner owner) {
+      len_ = len;
+      runs_.assign(1, Run{0, owner});
+    }
+    // Gives [a, b) to `owner`.
+    void assign(std::size_t a, std::size_t b, Owner owner) {
+      if (a >= b) return;
+      const Owner tail = b < len_ ? at(b) : owner;
+      auto lo = std::lower_bound(runs_.begin(), runs_.end(), a,
+                                 [](const Run& r, std::size_t x) { return r.start < x; });
+      auto hi = std::upper_bound(runs_.begin(), runs_.end(), b,
+                                 [](std::size_t x, const Run& r) { return x < r.start; });
+      const bool joins_prev = lo != runs_.begin() && std::prev(lo)->owner == owner;
+      lo = runs_.erase(lo, hi);
+      if (!joins_prev) lo = std::next(runs_.insert(lo, Run{a, owner}));
+      if (b < len_ && tail != owner) runs_.insert(lo, Run{b, tail});
+    }
+    // Whether any byte of [a, b) belongs to `owner`.
+    bool any(std::size_t a, std::size_t b, Owner owner) const {
+      auto it = std::upper_bound(runs_.begin(), runs_.end(), a,
+                                 [](std::size_t x, const Run& r) { return x < r.start; });
+      for (--it; it != runs_.end() && it->start < b; ++it) {
+        if (it->owner == owner) return true;
+      }
+      return false;
+    }
+
+   private:
+    struct Run {
+      std::size_t start;
+      Owner owner;
+    };
+    Owner at(std::size_t x) const {
+      auto it = std::upper_bound(runs_.begin(), runs_.end(), x,
+                                 [](std::size_t v, const Run& r) { return v < r.start; });
+      return std::prev(it)->owner;
+    }
+    std::size_t len_ = 0;
+    std::vector<Run> runs_;
+  };
+
   struct Mapping {
     std::byte* cpu = nullptr;
     std::size_t len = 0;
     DmaDirection dir = DmaDirection::kBidirectional;
+    std::uint64_t iova = 0;
     std::uint64_t alloc_start = 0;  // IOVA range reserved, guard page included
     std::uint64_t alloc_size = 0;
+    std::mutex mu;                  // guards bounce and owner
     std::vector<std::byte> bounce;  // bounce mode: what the device sees
-    std::vector<Owner> owner;       // strict mode: per-byte owner
+    OwnerRuns owner;                // strict mode
   };
+
+  // One of kShards tables: the mappings whose IOVA range (iova_index) or
+  // CPU range (va_index) touches a granule hashed here, and the counters
+  // of calls that looked here.
+  struct alignas(kCacheLineSize) Shard {
+    mutable std::mutex mu;
+    std::map<std::uint64_t, Mapping*> iova_index;      // by Iova of the first byte
+    std::multimap<std::uintptr_t, Mapping*> va_index;  // by CPU address of the first byte
+    std::size_t max_len = 0;                           // longest mapping ever indexed here
+    MockDmaCounters counters;
+  };
+  static constexpr unsigned kGranuleShift = 16;
+  static constexpr std::size_t kShards = 64;
+  using Shards = std::array<Shard, kShards>;
 
   struct Target {
     Mapping* mapping;
@@ -259,18 +402,35 @@ class MockDma {
 
   bool bounce() const noexcept { return options_.mode == MockDmaMode::kBounce; }
 
+  static std::size_t shard_of(std::uint64_t addr) noexcept {
+    return (addr >> kGranuleShift) % kShards;
+  }
+  Shard& iova_shard(std::uint64_t iova) noexcept { return iova_shards_[shard_of(iova)]; }
+  Shard& va_shard(std::uintptr_t va) noexcept { return va_shards_[shard_of(va)]; }
+
+  // Calls fn once for every shard a granule of [addr, addr + len) hashes to.
+  template <class Fn>
+  static void for_each_shard(Shards& shards, std::uint64_t addr, std::size_t len, Fn&& fn) {
+    const std::uint64_t first = addr >> kGranuleShift;
+    const std::uint64_t last = (addr + std::max<std::size_t>(len, 1) - 1) >> kGranuleShift;
+    const std::uint64_t n = std::min<std::uint64_t>(last - first + 1, kShards);
+    for (std::uint64_t g = first; g < first + n; ++g) fn(shards[g % kShards]);
+  }
+
   // Both syncs: `to` is the new owner of the bytes.
   void sync(Iova iova, std::size_t len, DmaDirection dir, Owner to) {
-    std::lock_guard lock(mu_);
-    ++(to == Owner::kCpu ? counters_.syncs_for_cpu : counters_.syncs_for_device);
-    auto [m, offset] = sync_target(iova, len, dir);
+    Shard& s = iova_shard(iova.value());
+    std::lock_guard lock(s.mu);
+    ++(to == Owner::kCpu ? s.counters.syncs_for_cpu : s.counters.syncs_for_device);
+    auto [m, offset] = sync_target(s, iova, len, dir);
     if (m == nullptr) return;
+    std::lock_guard mapping_lock(m->mu);
     if (!bounce()) {
-      std::fill_n(m->owner.begin() + static_cast<std::ptrdiff_t>(offset), len, to);
+      m->owner.assign(offset, offset + len, to);
     } else if (to == Owner::kCpu && dir != DmaDirection::kToDevice) {
-      copy_to_cpu(*m, offset, len);
+      s.counters.bounce_bytes_copied += copy_to_cpu(*m, offset, len);
     } else if (to == Owner::kDevice && dir != DmaDirection::kFromDevice) {
-      copy_to_bounce(*m, offset, len);
+      s.counters.bounce_bytes_copied += copy_to_bounce(*m, offset, len);
     }
   }
 
@@ -280,8 +440,8 @@ class MockDma {
     const bool coin = options_.fail_probability > 0 &&
                       std::bernoulli_distribution(options_.fail_probability)(rng_);
     if (!nth_hit && !coin) return absl::OkStatus();
-    ++counters_.map_failures;
-    ++counters_.injected_map_failures;
+    ++control_counters_.map_failures;
+    ++control_counters_.injected_map_failures;
     return absl::ResourceExhaustedError(fmt::format(
         "MockDma::map: injected failure of map call #{} (fail_nth_map {}, fail_probability {})",
         nth, options_.fail_nth_map, options_.fail_probability));
@@ -294,34 +454,48 @@ class MockDma {
     const std::uint64_t size = align_up(offset + cpu.size(), kIovaPage) + kIovaPage;
     const std::optional<std::uint64_t> start = iovas_.alloc(size, kIovaPage);
     if (!start) {
-      ++counters_.map_failures;
+      ++control_counters_.map_failures;
       return absl::ResourceExhaustedError(
           fmt::format("MockDma::map: IOVA space [{:#x}, {:#x}] has no room for {} bytes ({} free); "
                       "expected fewer live mappings or a larger iova range",
                       options_.iova_first, options_.iova_last, size, iovas_.free_bytes()));
     }
     const std::uint64_t iova = *start + offset;
-    Mapping& m = mappings_[iova];
-    m = Mapping{cpu.data(), cpu.size(), dir, *start, size, {}, {}};
+    auto m = std::make_unique<Mapping>();
+    m->cpu = cpu.data();
+    m->len = cpu.size();
+    m->dir = dir;
+    m->iova = iova;
+    m->alloc_start = *start;
+    m->alloc_size = size;
     if (bounce()) {
-      m.bounce.assign(cpu.begin(), cpu.end());
-      counters_.bounce_bytes_copied += cpu.size();
+      m->bounce.assign(cpu.begin(), cpu.end());
+      control_counters_.bounce_bytes_copied += cpu.size();
     } else {
-      m.owner.assign(cpu.size(), Owner::kDevice);
+      m->owner.reset(cpu.size(), Owner::kDevice);
     }
-    va_index_.emplace(va, iova);
-    max_len_ = std::max(max_len_, cpu.size());
-    ++counters_.maps;
+    Mapping* raw = m.get();
+    mappings_.emplace(iova, std::move(m));
+    for_each_shard(iova_shards_, iova, cpu.size(), [&](Shard& s) {
+      std::lock_guard lock(s.mu);
+      s.iova_index.emplace(iova, raw);
+    });
+    for_each_shard(va_shards_, va, cpu.size(), [&](Shard& s) {
+      std::lock_guard lock(s.mu);
+      s.va_index.emplace(va, raw);
+      s.max_len = std::max(s.max_len, cpu.size());
+    });
+    ++control_counters_.maps;
     return Iova(iova);
   }
 
-  absl::Status check_unmap(std::map<std::uint64_t, Mapping>::iterator it, Iova iova,
-                           std::size_t len, DmaDirection dir) const {
+  absl::Status check_unmap(std::map<std::uint64_t, std::unique_ptr<Mapping>>::iterator it,
+                           Iova iova, std::size_t len, DmaDirection dir) const {
     if (it == mappings_.end()) {
       return absl::NotFoundError(fmt::format(
           "MockDma::unmap: no mapping starts at {}; expected an Iova map() returned", iova));
     }
-    const Mapping& m = it->second;
+    const Mapping& m = *it->second;
     if (len != m.len || dir != m.dir) {
       return absl::InvalidArgumentError(fmt::format(
           "MockDma::unmap({}, {} bytes, {}): the mapping is {} bytes, {}; expected the same "
@@ -331,45 +505,47 @@ class MockDma {
     return absl::OkStatus();
   }
 
-  // The mapping holding [iova, iova + len) and the offset in it, or null.
-  Target lookup(std::uint64_t iova, std::size_t len, bool* past_end) {
+  // The mapping holding [iova, iova + len) and the offset in it, or null;
+  // `s` is iova's shard, locked. Mappings never overlap in IOVA space, so
+  // the one starting last at or below iova is the only candidate.
+  static Target lookup(const Shard& s, std::uint64_t iova, std::size_t len, bool* past_end) {
     *past_end = false;
-    auto it = mappings_.upper_bound(iova);
-    if (it == mappings_.begin()) return {nullptr, 0};
+    auto it = s.iova_index.upper_bound(iova);
+    if (it == s.iova_index.begin()) return {nullptr, 0};
     --it;
     const std::uint64_t offset = iova - it->first;
-    if (offset >= it->second.len) return {nullptr, 0};
-    if (len > it->second.len - offset) {
+    if (offset >= it->second->len) return {nullptr, 0};
+    if (len > it->second->len - offset) {
       *past_end = true;
       return {nullptr, 0};
     }
-    return {&it->second, offset};
+    return {it->second, offset};
   }
 
-  Target sync_target(Iova iova, std::size_t len, DmaDirection dir) {
+  static Target sync_target(Shard& s, Iova iova, std::size_t len, DmaDirection dir) {
     bool past_end = false;
-    Target t = lookup(iova.value(), len, &past_end);
+    Target t = lookup(s, iova.value(), len, &past_end);
     if (t.mapping == nullptr) {
-      ++counters_.sync_errors;
+      ++s.counters.sync_errors;
     } else if (dir != t.mapping->dir) {
-      ++counters_.sync_direction_mismatches;
+      ++s.counters.sync_direction_mismatches;
     }
     return t;
   }
 
-  absl::StatusOr<Target> device_target(Iova iova, std::size_t len, DmaDirection forbidden,
-                                       std::string_view what) {
+  static absl::StatusOr<Target> device_target(Shard& s, Iova iova, std::size_t len,
+                                              DmaDirection forbidden, std::string_view what) {
     bool past_end = false;
-    Target t = lookup(iova.value(), len, &past_end);
+    Target t = lookup(s, iova.value(), len, &past_end);
     if (t.mapping == nullptr) {
-      ++counters_.device_faults;
+      ++s.counters.device_faults;
       const std::string msg =
           fmt::format("MockDma: DMA fault: device {} of {} bytes at {} {}", what, len, iova,
                       past_end ? "runs past the end of its mapping" : "hits no mapping");
       return past_end ? absl::OutOfRangeError(msg) : absl::NotFoundError(msg);
     }
     if (t.mapping->dir == forbidden) {
-      ++counters_.device_faults;
+      ++s.counters.device_faults;
       return absl::PermissionDeniedError(
           fmt::format("MockDma: DMA fault: device {} of {} bytes at {} in a {} mapping", what, len,
                       iova, to_string(forbidden)));
@@ -377,54 +553,45 @@ class MockDma {
     return t;
   }
 
-  void copy_to_cpu(Mapping& m, std::size_t offset, std::size_t len) {
+  // Bounce copies; the caller holds m.mu (or owns m). Return bytes copied.
+  static std::size_t copy_to_cpu(Mapping& m, std::size_t offset, std::size_t len) {
     std::memcpy(m.cpu + offset, m.bounce.data() + offset, len);
-    counters_.bounce_bytes_copied += len;
+    return len;
   }
-  void copy_to_bounce(Mapping& m, std::size_t offset, std::size_t len) {
+  static std::size_t copy_to_bounce(Mapping& m, std::size_t offset, std::size_t len) {
     std::memcpy(m.bounce.data() + offset, m.cpu + offset, len);
-    counters_.bounce_bytes_copied += len;
+    return len;
   }
 
-  void erase_va_index(const std::byte* cpu, std::uint64_t iova) {
-    auto [first, last] = va_index_.equal_range(reinterpret_cast<std::uintptr_t>(cpu));
-    for (auto it = first; it != last; ++it) {
-      if (it->second == iova) {
-        va_index_.erase(it);
-        return;
-      }
-    }
-  }
-
-  // Whether any live mapping overlapping [va, va + len) holds a byte the
-  // device wrote and nobody synced for the CPU.
-  bool any_unsynced(std::uintptr_t va, std::size_t len) const {
+  // Whether a mapping indexed in `s` and overlapping [va, va + len) holds a
+  // byte the device wrote and nobody synced for the CPU.
+  static bool any_unsynced(Shard& s, std::uintptr_t va, std::size_t len) {
+    std::lock_guard lock(s.mu);
     const std::uintptr_t end = va + len;
-    for (auto it = va_index_.lower_bound(end); it != va_index_.begin();) {
+    for (auto it = s.va_index.lower_bound(end); it != s.va_index.begin();) {
       --it;
-      if (it->first + max_len_ <= va) break;  // no earlier mapping can reach va
-      const Mapping& m = mappings_.at(it->second);
+      if (it->first + s.max_len <= va) break;  // no earlier mapping can reach va
+      Mapping& m = *it->second;
       const std::uintptr_t lo = std::max(va, it->first);
       const std::uintptr_t hi = std::min(end, it->first + m.len);
       if (lo >= hi) continue;
-      const auto first = m.owner.begin() + static_cast<std::ptrdiff_t>(lo - it->first);
-      if (std::find(first, first + static_cast<std::ptrdiff_t>(hi - lo), Owner::kDeviceWritten) !=
-          first + static_cast<std::ptrdiff_t>(hi - lo)) {
-        return true;
-      }
+      std::lock_guard mapping_lock(m.mu);
+      if (m.owner.any(lo - it->first, hi - it->first, Owner::kDeviceWritten)) return true;
     }
     return false;
   }
 
   MockDmaOptions options_;
-  mutable std::mutex mu_;
+  // Control state (map, unmap, fault injection): never on the data path.
+  mutable std::mutex control_mu_;
   std::mt19937_64 rng_;
   internal::IovaAllocator iovas_;
-  std::map<std::uint64_t, Mapping> mappings_;              // by IOVA of the first mapped byte
-  std::multimap<std::uintptr_t, std::uint64_t> va_index_;  // CPU address -> IOVA key
-  std::size_t max_len_ = 0;
+  std::map<std::uint64_t, std::unique_ptr<Mapping>> mappings_;  // by Iova of the first byte
   std::uint64_t map_calls_ = 0;
-  MockDmaCounters counters_;
+  MockDmaCounters control_counters_;
+  // Data-path lookup tables.
+  Shards iova_shards_;
+  Shards va_shards_;
 };
 
 static_assert(DmaBackend<MockDma>);
