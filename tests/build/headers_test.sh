@@ -10,9 +10,12 @@ root=${TEST_SRCDIR:-}/${TEST_WORKSPACE:-}
 cd "$root"
 
 compile() {  # compiler header
-  local err
+  local err extra=()
+  # The DPDK bridge also needs DPDK's headers (as system headers) and its -march.
+  [[ $2 == pagefrag/dpdk/* ]] && extra=(-isystem /usr/include/dpdk
+    -isystem /usr/include/x86_64-linux-gnu/dpdk -march=corei7)
   if ! err=$(echo "#include \"$2\"" | "$1" -std=c++20 -Wall -Wextra -Wpedantic -Werror \
-               -fsyntax-only -I include -x c++ - 2>&1); then
+               -fsyntax-only -I include "${extra[@]}" -x c++ - 2>&1); then
     printf 'FAIL: %s %s\n%s\n' "$1" "$2" "$err"
     return 1
   fi
