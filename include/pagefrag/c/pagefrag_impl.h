@@ -115,18 +115,17 @@ int guarded(const char* fn, F&& body) noexcept {
 
 // ---- the COHERENT backend ----
 //
-// STAND-IN, to be replaced at merge by the real coherent backend
-// (include/pagefrag/dma/coherent_dma.h, the performance issue; not on main
-// when this was written). A cache-coherent IOMMU: each map() gets its own
-// IOVA from a device address space (below the DMA mask, disjoint from CPU
-// addresses), syncs do nothing.
-class CoherentDmaStandIn {
+// A cache-coherent IOMMU whose device addresses must stay below the caller's
+// DMA mask: each map() gets its own IOVA from [first, last], disjoint from CPU
+// addresses; syncs do nothing. pagefrag::CoherentDma (dma/coherent_dma.h)
+// places IOVAs at VA + 2^47, beyond a narrow DMA mask, so the C API keeps
+// this allocator-backed variant.
+class MaskedCoherentDma {
  public:
-  static constexpr DmaFeatures kFeatures{
-      .needs_sync = false, .identity_iova = false, .maps_whole_regions = false};
+  static constexpr DmaFeatures kFeatures{.needs_sync = false, .identity_iova = false};
   static constexpr std::uint64_t kIovaPage = 4096;
 
-  CoherentDmaStandIn(std::uint64_t first, std::uint64_t last) { iovas_.add_range(first, last); }
+  MaskedCoherentDma(std::uint64_t first, std::uint64_t last) { iovas_.add_range(first, last); }
 
   absl::StatusOr<Iova> map(std::span<std::byte> cpu, DmaDirection /*dir*/) {
     if (cpu.empty()) return absl::InvalidArgumentError("CoherentDma::map: empty region");
@@ -162,7 +161,7 @@ class CoherentDmaStandIn {
   std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> sizes_;
 };
 
-static_assert(DmaBackend<CoherentDmaStandIn>);
+static_assert(DmaBackend<MaskedCoherentDma>);
 
 // ---- the VFIO backend over a caller's container ----
 //
@@ -172,8 +171,7 @@ static_assert(DmaBackend<CoherentDmaStandIn>);
 // It does not close the fd.
 class ContainerVfioDma {
  public:
-  static constexpr DmaFeatures kFeatures{
-      .needs_sync = false, .identity_iova = false, .maps_whole_regions = true};
+  static constexpr DmaFeatures kFeatures{.needs_sync = false, .identity_iova = false};
   static constexpr std::uint64_t kIovaPage = 4096;
 
   static absl::StatusOr<std::unique_ptr<ContainerVfioDma>> create(int fd, unsigned mask_bits) {
@@ -265,9 +263,8 @@ static_assert(DmaBackend<ContainerVfioDma>);
 class AnyDma {
  public:
   // Syncs are dispatched at run time; backends without syncs skip the visit.
-  static constexpr DmaFeatures kFeatures{
-      .needs_sync = true, .identity_iova = false, .maps_whole_regions = false};
-  using Variant = std::variant<NoDma, std::unique_ptr<CoherentDmaStandIn>, std::unique_ptr<MockDma>,
+  static constexpr DmaFeatures kFeatures{.needs_sync = true, .identity_iova = false};
+  using Variant = std::variant<NoDma, std::unique_ptr<MaskedCoherentDma>, std::unique_ptr<MockDma>,
                                std::unique_ptr<ContainerVfioDma>>;
 
   explicit AnyDma(Variant v) : v_(std::move(v)), needs_sync_(std::holds_alternative<Mock>(v_)) {}
@@ -278,10 +275,10 @@ class AnyDma {
   absl::Status unmap(Iova iova, std::size_t len, DmaDirection dir) {
     return std::visit([&](auto& d) { return deref(d).unmap(iova, len, dir); }, v_);
   }
-  void sync_for_device(Iova iova, std::size_t len, DmaDirection dir) {
+  void sync_for_device(Iova iova, std::size_t len, DmaDirection dir) noexcept {
     if (needs_sync_) std::get<Mock>(v_)->sync_for_device(iova, len, dir);
   }
-  void sync_for_cpu(Iova iova, std::size_t len, DmaDirection dir) {
+  void sync_for_cpu(Iova iova, std::size_t len, DmaDirection dir) noexcept {
     if (needs_sync_) std::get<Mock>(v_)->sync_for_cpu(iova, len, dir);
   }
   const MockDma* mock() const {
@@ -448,7 +445,7 @@ inline absl::StatusOr<AnyDma::Variant> make_dma(const pagefrag_pool_params_t& p)
     case PAGEFRAG_DMA_NONE:
       return AnyDma::Variant(NoDma{});
     case PAGEFRAG_DMA_COHERENT:
-      return AnyDma::Variant(std::make_unique<CoherentDmaStandIn>(space->first, space->second));
+      return AnyDma::Variant(std::make_unique<MaskedCoherentDma>(space->first, space->second));
     case PAGEFRAG_DMA_MOCK_STRICT: {
       MockDmaOptions options;
       options.mode = MockDmaMode::kStrict;

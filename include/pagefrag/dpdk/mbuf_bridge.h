@@ -233,8 +233,7 @@ inline int dev_dma_unmap(rte_device* dev, void* va, std::uint64_t iova, std::siz
 
 class ExtmemDma {
  public:
-  static constexpr DmaFeatures kFeatures{
-      .needs_sync = false, .identity_iova = true, .maps_whole_regions = true};
+  static constexpr DmaFeatures kFeatures{.needs_sync = false, .identity_iova = true};
 
   explicit ExtmemDma(std::size_t page_size, rte_device* device = nullptr)
       : page_size_(page_size), device_(device) {}
