@@ -43,12 +43,12 @@
 #include <vector>
 
 #include "pagefrag/afxdp/afxdp_rxbuf_policy.h"
+#include "pagefrag/afxdp/umem_dma.h"
+#include "pagefrag/afxdp/umem_provider.h"
 #include "pagefrag/dma/premapped_region.h"
 #include "pagefrag/frag/fragment_allocator.h"
 #include "pagefrag/pool/page_pool.h"
 #include "progress.h"
-#include "pagefrag/afxdp/umem_dma.h"
-#include "pagefrag/afxdp/umem_provider.h"
 #include "xsk_port.h"
 
 namespace afxdp {

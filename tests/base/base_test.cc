@@ -2,7 +2,6 @@
 // Tests of pagefrag/base: bit arithmetic against values worked out by hand,
 // and the Iova strong type.
 #include <doctest/doctest.h>
-
 #include <fmt/format.h>
 
 #include <string>
@@ -16,7 +15,7 @@
 namespace pagefrag {
 namespace {
 
-#define TEST_COUNTERS(X)                                 \
+#define TEST_COUNTERS(X)                                \
   X(kRx, std::uint64_t, rx_packets, "packets received") \
   X(kDrops, std::uint64_t, drops, "packets dropped")    \
   X(kInflight, std::int64_t, inflight, "buffers out")

@@ -14,14 +14,14 @@
 #include <cstring>
 #include <memory>
 
-#include "pagefrag/dma/mock_dma.h"
 #include "examples/mana/port.h"
+#include "pagefrag/dma/mock_dma.h"
 #include "pagefrag/memory/heap_provider.h"
 
 namespace {
 
-using namespace pagefrag;        // NOLINT
-using namespace mana;  // NOLINT
+using namespace pagefrag;  // NOLINT
+using namespace mana;      // NOLINT
 
 // A ManaDevice that only records the rings the driver registers. Its fence
 // answers at once: the ring is wiped and a fence completion is written at
