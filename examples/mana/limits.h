@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "pagefrag/base/bits.h"
+#include "pagefrag/rxbuf/rxbuf_policy.h"
 
 namespace mana {
 
@@ -30,33 +30,24 @@ struct ManaLimits {
   static constexpr std::uint32_t kDefaultQueues = 16;
 };
 
-// The RX ring rule as a predicate: a power of two in 128..8192. The tools
-// (mana_driver, rxbuf_plan) check their --queue-size with it;
-// tests/mana:limits_test checks ManaPort::create() accepts exactly these.
-constexpr bool valid_rx_queue_size(std::uint64_t n) noexcept {
-  return pagefrag::is_power_of_two(n) && n >= ManaLimits::kMinRxQueueSize &&
-         n <= ManaLimits::kMaxRxQueueSize;
-}
-
-// OkStatus when n is a power of two in lo..hi, otherwise InvalidArgument
-// "<what> = n; expected a power of two in lo..hi". Any thread.
-inline absl::Status validate_ring_size(std::string_view what, std::uint64_t n, std::uint32_t lo,
-                                       std::uint32_t hi) {
-  if (pagefrag::is_power_of_two(n) && n >= lo && n <= hi) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      fmt::format("{} = {}; expected a power of two in {}..{}", what, n, lo, hi));
-}
-
-// The RX ring rule: a power of two in 128..8192.
+// The RX ring rule: a power of two in 128..8192 (pagefrag's one
+// power-of-two rule and message). ManaPort::create() applies it;
+// tests/mana:limits_test holds the tools' --queue-size range to it.
 inline absl::Status validate_rx_queue_size(std::string_view what, std::uint64_t n) {
-  return validate_ring_size(what, n, ManaLimits::kMinRxQueueSize, ManaLimits::kMaxRxQueueSize);
+  return pagefrag::validate_power_of_two_in(what, n, ManaLimits::kMinRxQueueSize,
+                                            ManaLimits::kMaxRxQueueSize);
+}
+
+// The TX ring rule: a power of two in 2..8192.
+inline absl::Status validate_tx_queue_size(std::string_view what, std::uint64_t n) {
+  return pagefrag::validate_power_of_two_in(what, n, ManaLimits::kMinTxQueueSize,
+                                            ManaLimits::kMaxTxQueueSize);
 }
 
 // The queue-count rule: 1..64.
 inline absl::Status validate_num_queues(std::string_view what, std::uint64_t n) {
   if (n >= 1 && n <= ManaLimits::kMaxQueues) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      fmt::format("{} = {}; expected 1..{}", what, n, ManaLimits::kMaxQueues));
+  return pagefrag::rxbuf_out_of_range(what, n, 1, ManaLimits::kMaxQueues);
 }
 
 }  // namespace mana

@@ -235,9 +235,7 @@ class ManaPort {
         !s.ok()) {
       return s;
     }
-    if (absl::Status s =
-            validate_ring_size("ManaPortOptions.tx_queue_size", o.tx_queue_size,
-                               ManaLimits::kMinTxQueueSize, ManaLimits::kMaxTxQueueSize);
+    if (absl::Status s = validate_tx_queue_size("ManaPortOptions.tx_queue_size", o.tx_queue_size);
         !s.ok()) {
       return s;
     }

@@ -94,11 +94,10 @@ struct VirtioNetRxBufPolicy {
                       "ETH_HLEN adapter_mtu {})",
                       P::kHeadroom, P::kTailroom, req.page_size, req.adapter_mtu));
     }
-    if (!pagefrag::is_power_of_two(req.queue_size) || req.queue_size < P::kMinQueue ||
-        req.queue_size > P::kMaxQueue) {
-      return absl::InvalidArgumentError(fmt::format(
-          "queue_size {} is invalid: expected a power of two in {}..{} (split virtqueue)",
-          req.queue_size, P::kMinQueue, P::kMaxQueue));
+    if (absl::Status ring = pagefrag::validate_power_of_two_in(
+            "queue_size", req.queue_size, P::kMinQueue, P::kMaxQueue, "(split virtqueue)");
+        !ring.ok()) {
+      return ring;
     }
     return pagefrag::validate_rxbuf_max_order(req);
   }

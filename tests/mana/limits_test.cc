@@ -38,7 +38,7 @@ TEST_CASE("limits.h accepts exactly the RX queue sizes ManaPort::create accepts"
   std::uint64_t accepted = 0;
   for (std::uint64_t n : sizes) {
     const auto n32 = static_cast<std::uint32_t>(n);
-    const bool ours = valid_rx_queue_size(n32);
+    const bool ours = validate_rx_queue_size("rx_queue_size", n32).ok();
     accepted += ours ? 1 : 0;
     CHECK_MESSAGE(ours == driver_accepts(rig, n32), "rx_queue_size ", n);
   }

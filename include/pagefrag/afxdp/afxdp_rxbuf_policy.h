@@ -108,11 +108,10 @@ struct AfXdpRxBufPolicy {
           "xdp false is not supported: expected xdp true (an AF_XDP socket always receives "
           "through XDP, with XDP_PACKET_HEADROOM before the frame)");
     }
-    if (!pagefrag::is_power_of_two(req.queue_size) || req.queue_size < P::kMinRingSize ||
-        req.queue_size > P::kMaxRingSize) {
-      return absl::InvalidArgumentError(
-          fmt::format("queue_size {} is invalid: expected a power of two in {}..{} (AF_XDP rings)",
-                      req.queue_size, P::kMinRingSize, P::kMaxRingSize));
+    if (absl::Status ring = pagefrag::validate_power_of_two_in(
+            "queue_size", req.queue_size, P::kMinRingSize, P::kMaxRingSize, "(AF_XDP rings)");
+        !ring.ok()) {
+      return ring;
     }
     return pagefrag::validate_rxbuf_max_order(req);
   }

@@ -58,16 +58,23 @@ inline absl::Status rxbuf_out_of_range(std::string_view field, std::uint64_t val
                                                 value, lo, hi, why.empty() ? "" : " ", why));
 }
 
+// OkStatus when value is a power of two in lo..hi, else InvalidArgument
+// "<field> <value> is invalid: expected a power of two in <lo>..<hi>[ <why>]",
+// the one rule and message for page sizes and ring sizes (every driver's
+// queue_size check uses it). Any thread.
+inline absl::Status validate_power_of_two_in(std::string_view field, std::uint64_t value,
+                                             std::uint64_t lo, std::uint64_t hi,
+                                             std::string_view why = {}) {
+  if (is_power_of_two(value) && value >= lo && value <= hi) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      fmt::format("{} {} is invalid: expected a power of two in {}..{}{}{}", field, value, lo, hi,
+                  why.empty() ? "" : " ", why));
+}
+
 // OkStatus when req.page_size is a power of two in kRxBufMinPageSize ..
 // kRxBufMaxPageSize, else InvalidArgument starting "page_size <value>". Any thread.
 inline absl::Status validate_rxbuf_page_size(const RxBufRequest& req) {
-  if (is_power_of_two(req.page_size) && req.page_size >= kRxBufMinPageSize &&
-      req.page_size <= kRxBufMaxPageSize) {
-    return absl::OkStatus();
-  }
-  return absl::InvalidArgumentError(
-      fmt::format("page_size {} is invalid: expected a power of two in {}..{}", req.page_size,
-                  kRxBufMinPageSize, kRxBufMaxPageSize));
+  return validate_power_of_two_in("page_size", req.page_size, kRxBufMinPageSize, kRxBufMaxPageSize);
 }
 
 // OkStatus when req.adapter_mtu is in P::kMinMtu + ETH_HLEN .. kRxBufMaxMtu +
