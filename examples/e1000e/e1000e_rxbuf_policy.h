@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "examples/e1000e/e1000e_defs.h"
@@ -48,8 +49,10 @@ struct E1000ePlatform {
 };
 static_assert(pagefrag::RxBufFrameLimits<E1000ePlatform>);
 
-struct E1000eRxBufPolicy {
+struct E1000eRxBufPolicy : pagefrag::DeviceRxBufPolicy<E1000eRxBufPolicy, E1000ePlatform> {
   using P = E1000ePlatform;
+  static constexpr pagefrag::RxBufRingLimits kRing{P::kMinQueue, P::kMaxQueue,
+                                                   "(RX descriptor ring)"};
   static constexpr std::string_view kName = "e1000e";
   static constexpr std::uint32_t kTailroom = P::kFcsLen;
 
@@ -75,27 +78,12 @@ struct E1000eRxBufPolicy {
         .truesize = count > 1 ? size : static_cast<std::uint32_t>(req.page_size)};
   }
 
-  static absl::Status validate(const pagefrag::RxBufRequest& req) {
-    if (absl::Status s = pagefrag::validate_rxbuf_page_size(req); !s.ok()) return s;
-    if (absl::Status s = pagefrag::validate_rxbuf_adapter_mtu<P>(req); !s.ok()) return s;
-    if (req.mtu < P::kMinMtu || req.mtu > max_mtu(req)) {
-      return pagefrag::rxbuf_out_of_range(
-          "mtu", req.mtu, P::kMinMtu, max_mtu(req),
-          fmt::format("(frame + FCS must fit one power-of-two buffer of at most {} bytes and a "
-                      "{}-byte page, and mtu + ETH_HLEN adapter_mtu {})",
-                      P::kMaxBuffer, req.page_size, req.adapter_mtu));
-    }
-    if (absl::Status ring = pagefrag::validate_power_of_two_in(
-            "queue_size", req.queue_size, P::kMinQueue, P::kMaxQueue, "(RX descriptor ring)");
-        !ring.ok()) {
-      return ring;
-    }
-    return pagefrag::validate_rxbuf_max_order(req);
-  }
-
-  static absl::StatusOr<pagefrag::RxBufCfg> configure(const pagefrag::RxBufRequest& req) {
-    if (absl::Status valid = validate(req); !valid.ok()) return valid;
-    return layout(req);
+  // Why max_mtu(req) is the bound, for the message.
+  static std::string mtu_bound(const pagefrag::RxBufRequest& req) {
+    return fmt::format(
+        "(frame + FCS must fit one power-of-two buffer of at most {} bytes and a "
+        "{}-byte page, and mtu + ETH_HLEN adapter_mtu {})",
+        P::kMaxBuffer, req.page_size, req.adapter_mtu);
   }
 
   // RCTL's BSIZE and BSEX bits for a layout's buffer size.

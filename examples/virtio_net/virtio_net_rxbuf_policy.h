@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "examples/virtio_net/virtio_defs.h"
@@ -55,8 +56,9 @@ struct VirtioNetPlatform {
 };
 static_assert(pagefrag::RxBufFrameLimits<VirtioNetPlatform>);
 
-struct VirtioNetRxBufPolicy {
+struct VirtioNetRxBufPolicy : pagefrag::DeviceRxBufPolicy<VirtioNetRxBufPolicy, VirtioNetPlatform> {
   using P = VirtioNetPlatform;
+  static constexpr pagefrag::RxBufRingLimits kRing{P::kMinQueue, P::kMaxQueue, "(split virtqueue)"};
   static constexpr std::string_view kName = "virtio-net";
   static constexpr std::uint32_t kTailroom = P::kTailroom;
 
@@ -84,27 +86,12 @@ struct VirtioNetRxBufPolicy {
         .truesize = count > 1 ? stride : static_cast<std::uint32_t>(req.page_size)};
   }
 
-  static absl::Status validate(const pagefrag::RxBufRequest& req) {
-    if (absl::Status s = pagefrag::validate_rxbuf_page_size(req); !s.ok()) return s;
-    if (absl::Status s = pagefrag::validate_rxbuf_adapter_mtu<P>(req); !s.ok()) return s;
-    if (req.mtu < P::kMinMtu || req.mtu > max_mtu(req)) {
-      return pagefrag::rxbuf_out_of_range(
-          "mtu", req.mtu, P::kMinMtu, max_mtu(req),
-          fmt::format("(header {} + frame + tailroom {} must fit a {}-byte page, and mtu + "
-                      "ETH_HLEN adapter_mtu {})",
-                      P::kHeadroom, P::kTailroom, req.page_size, req.adapter_mtu));
-    }
-    if (absl::Status ring = pagefrag::validate_power_of_two_in(
-            "queue_size", req.queue_size, P::kMinQueue, P::kMaxQueue, "(split virtqueue)");
-        !ring.ok()) {
-      return ring;
-    }
-    return pagefrag::validate_rxbuf_max_order(req);
-  }
-
-  static absl::StatusOr<pagefrag::RxBufCfg> configure(const pagefrag::RxBufRequest& req) {
-    if (absl::Status valid = validate(req); !valid.ok()) return valid;
-    return layout(req);
+  // Why max_mtu(req) is the bound, for the message.
+  static std::string mtu_bound(const pagefrag::RxBufRequest& req) {
+    return fmt::format(
+        "(header {} + frame + tailroom {} must fit a {}-byte page, and mtu + "
+        "ETH_HLEN adapter_mtu {})",
+        P::kHeadroom, P::kTailroom, req.page_size, req.adapter_mtu);
   }
 
   // Bytes of one posted descriptor: the header and the buffer's frame.

@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "pagefrag/base/bits.h"
@@ -61,8 +62,10 @@ struct AfXdpPlatform {
 static_assert(pagefrag::RxBufFrameLimits<AfXdpPlatform>);
 
 template <pagefrag::RxBufFrameLimits P = AfXdpPlatform>
-struct AfXdpRxBufPolicy {
+struct AfXdpRxBufPolicy : pagefrag::DeviceRxBufPolicy<AfXdpRxBufPolicy<P>, P> {
   static constexpr std::string_view kName = "afxdp";
+  static constexpr pagefrag::RxBufRingLimits kRing{P::kMinRingSize, P::kMaxRingSize,
+                                                   "(AF_XDP rings)"};
   static constexpr std::uint32_t kHeadroom = P::kXdpPacketHeadroom + P::kUmemHeadroom;
   static constexpr std::uint32_t kTailroom = P::kTailroom;  // kept free after every frame
 
@@ -94,44 +97,20 @@ struct AfXdpRxBufPolicy {
         .truesize = count > 1 ? stride : static_cast<std::uint32_t>(req.page_size)};
   }
 
-  // Checks req for AF_XDP; InvalidArgument naming the field, its value and
-  // the valid range. page_size, adapter_mtu and max_order by pagefrag's
-  // shared rules. Setup path, any thread.
-  static absl::Status validate(const pagefrag::RxBufRequest& req) {
-    if (absl::Status page = pagefrag::validate_rxbuf_page_size(req); !page.ok()) return page;
-    if (absl::Status adapter = pagefrag::validate_rxbuf_adapter_mtu<P>(req); !adapter.ok()) {
-      return adapter;
-    }
-    if (absl::Status mtu = validate_mtu(req); !mtu.ok()) return mtu;
-    if (!req.xdp) {
-      return absl::InvalidArgumentError(
-          "xdp false is not supported: expected xdp true (an AF_XDP socket always receives "
-          "through XDP, with XDP_PACKET_HEADROOM before the frame)");
-    }
-    if (absl::Status ring = pagefrag::validate_power_of_two_in(
-            "queue_size", req.queue_size, P::kMinRingSize, P::kMaxRingSize, "(AF_XDP rings)");
-        !ring.ok()) {
-      return ring;
-    }
-    return pagefrag::validate_rxbuf_max_order(req);
+  // Why max_mtu(req) is the bound, for the message.
+  static std::string mtu_bound(const pagefrag::RxBufRequest& req) {
+    return fmt::format(
+        "(headroom {} + frame must fit a {}-byte UMEM chunk, headroom + frame + tailroom {} a "
+        "{}-byte page, and mtu + ETH_HLEN adapter_mtu {})",
+        kHeadroom, P::kMaxChunkSize, P::kTailroom, req.page_size, req.adapter_mtu);
   }
 
-  // OkStatus when req.mtu is in kMinMtu .. max_mtu(req). Precondition:
-  // page_size and adapter_mtu are valid. Setup path, any thread.
-  static absl::Status validate_mtu(const pagefrag::RxBufRequest& req) {
-    const std::uint32_t mtu_hi = max_mtu(req);
-    if (req.mtu >= P::kMinMtu && req.mtu <= mtu_hi) return absl::OkStatus();
-    return pagefrag::rxbuf_out_of_range(
-        "mtu", req.mtu, P::kMinMtu, mtu_hi,
-        fmt::format("(headroom {} + frame must fit a {}-byte UMEM chunk, headroom + frame + "
-                    "tailroom {} a {}-byte page, and mtu + ETH_HLEN adapter_mtu {})",
-                    kHeadroom, P::kMaxChunkSize, P::kTailroom, req.page_size, req.adapter_mtu));
-  }
-
-  // Validates req, then layout(req). Setup path, any thread.
-  static absl::StatusOr<pagefrag::RxBufCfg> configure(const pagefrag::RxBufRequest& req) {
-    if (absl::Status valid = validate(req); !valid.ok()) return valid;
-    return layout(req);
+  // An AF_XDP socket always receives through XDP. Setup path, any thread.
+  static absl::Status validate_device(const pagefrag::RxBufRequest& req) {
+    if (req.xdp) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        "xdp false is not supported: expected xdp true (an AF_XDP socket always receives "
+        "through XDP, with XDP_PACKET_HEADROOM before the frame)");
   }
 
   // The chunk_size to register the UMEM with: the smallest legal chunk that

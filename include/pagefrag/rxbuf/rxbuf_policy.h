@@ -25,7 +25,8 @@
 // The request checks that do not depend on the platform's buffer rules
 // (page_size, adapter_mtu, max_order) are public here, so a model for another
 // platform reuses them; validate_rxbuf_request<P> is the whole check for an
-// RxBufPlatform.
+// RxBufPlatform. A device's own policy (AF_XDP, e1000e, virtio-net) derives
+// from DeviceRxBufPolicy, which gives it the same checks in the same order.
 #pragma once
 
 #include <absl/status/status.h>
@@ -34,6 +35,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "pagefrag/base/bits.h"
@@ -147,4 +149,49 @@ struct ValidatingPolicy {
 };
 
 }  // namespace rxbuf_internal
+// A device ring's queue_size rule: a power of two in min..max; `name` says
+// which ring, in parentheses, for the message ("(split virtqueue)").
+struct RxBufRingLimits {
+  std::uint32_t min;
+  std::uint32_t max;
+  std::string_view name;
+};
+
+// Base of a device's own RX-buffer policy (CRTP). Derived states
+//   kRing                       its RxBufRingLimits,
+//   max_mtu(req)                the largest MTU the device and page allow,
+//   mtu_bound(req)              why (a std::string for the message),
+//   layout(req)                 the layout of a valid request,
+// and may hide validate_device(req) with a device rule checked after the MTU.
+// validate() checks page_size, adapter_mtu, mtu in P::kMinMtu..max_mtu,
+// the device rule, queue_size and max_order, in that order, and names the
+// first bad field; configure() validates, then lays out. Any thread.
+template <class Derived, RxBufFrameLimits P>
+struct DeviceRxBufPolicy {
+  static absl::Status validate(const RxBufRequest& req) {
+    if (absl::Status page = validate_rxbuf_page_size(req); !page.ok()) return page;
+    if (absl::Status adapter = validate_rxbuf_adapter_mtu<P>(req); !adapter.ok()) return adapter;
+    const std::uint32_t mtu_hi = Derived::max_mtu(req);
+    if (req.mtu < P::kMinMtu || req.mtu > mtu_hi) {
+      return rxbuf_out_of_range("mtu", req.mtu, P::kMinMtu, mtu_hi, Derived::mtu_bound(req));
+    }
+    if (absl::Status device = Derived::validate_device(req); !device.ok()) return device;
+    if (absl::Status ring =
+            validate_power_of_two_in("queue_size", req.queue_size, Derived::kRing.min,
+                                     Derived::kRing.max, Derived::kRing.name);
+        !ring.ok()) {
+      return ring;
+    }
+    return validate_rxbuf_max_order(req);
+  }
+
+  static absl::StatusOr<RxBufCfg> configure(const RxBufRequest& req) {
+    if (absl::Status valid = validate(req); !valid.ok()) return valid;
+    return Derived::layout(req);
+  }
+
+  // No device rule beyond the shared ones.
+  static absl::Status validate_device(const RxBufRequest& /*req*/) { return absl::OkStatus(); }
+};
+
 }  // namespace pagefrag
