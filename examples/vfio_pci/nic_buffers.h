@@ -32,11 +32,13 @@
 #include <utility>
 #include <vector>
 
+#include "examples/vfio_pci/nic_api.h"
 #include "examples/vfio_pci/vfio_pci.h"
 #include "pagefrag/dma/vfio_dma.h"
 #include "pagefrag/frag/fragment_allocator.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/pool/page_pool.h"
+#include "pagefrag/rxbuf/rxbuf_cfg.h"
 
 namespace vfio_pci {
 
@@ -99,6 +101,15 @@ struct IommuReport {
 
 class NicBuffers {
  public:
+  // Buffers for a NIC with RX and TX rings of opt.queue_size and the RX
+  // layout cfg: the pool grows to what both rings can hold and is prefilled
+  // with that (plus 2 pages), so the data path makes no map call.
+  static absl::StatusOr<std::unique_ptr<NicBuffers>> for_rings(const NicOptions& opt,
+                                                               const pagefrag::RxBufCfg& cfg) {
+    const std::size_t pages = cfg.pool_size(2 * opt.queue_size);
+    return create({.bdf = opt.bdf, .pool_size = pages, .prefill_pages = pages + 2});
+  }
+
   static absl::StatusOr<std::unique_ptr<NicBuffers>> create(const NicBuffersParams& params) {
     absl::StatusOr<std::unique_ptr<pagefrag::VfioDma>> vfio =
         pagefrag::VfioDma::create({.bdf = params.bdf, .dma_mask_bits = params.dma_mask_bits});

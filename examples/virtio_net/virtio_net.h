@@ -102,9 +102,7 @@ class VirtioNet {
                            .max_order = 0});
     if (!cfg.ok()) return cfg.status();
     absl::StatusOr<std::unique_ptr<vfio_pci::NicBuffers>> bufs =
-        vfio_pci::NicBuffers::create({.bdf = opt.bdf,
-                                      .pool_size = cfg->pool_size(2 * opt.queue_size),
-                                      .prefill_pages = cfg->pool_size(2 * opt.queue_size) + 2});
+        vfio_pci::NicBuffers::for_rings(opt, *cfg);
     if (!bufs.ok()) return bufs.status();
     std::unique_ptr<VirtioNet> nic(new VirtioNet(opt, *cfg, *std::move(bufs)));
     if (absl::Status st = nic->start(); !st.ok()) return st;
