@@ -9,25 +9,8 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-packages=(qemu-system-x86 busybox-static cpio kmod xz-utils)
-missing=()
-for pkg in "${packages[@]}"; do
-  [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) == "install ok installed" ]] ||
-    missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "nic_vm_test: FAIL: missing ${missing[*]}; installing them needs root"
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
-      >/tmp/nic-vm-apt.log 2>&1; then
-    tail -n 5 /tmp/nic-vm-apt.log
-    echo "nic_vm_test: FAIL: apt-get could not install ${missing[*]} (see /tmp/nic-vm-apt.log)"
-    exit 1
-  fi
-fi
+source .ci/lib/packages.sh
+ci_ensure_packages nic_vm_test qemu-system-x86 busybox-static cpio kmod xz-utils || exit 1
 
 build=$(mktemp -d /tmp/pagefrag-nic-vm-build.XXXXXX)
 trap 'rm -rf "$build"' EXIT
