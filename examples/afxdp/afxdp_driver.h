@@ -45,6 +45,7 @@
 #include "pagefrag/afxdp/afxdp_rxbuf_policy.h"
 #include "pagefrag/afxdp/umem_dma.h"
 #include "pagefrag/afxdp/umem_provider.h"
+#include "pagefrag/base/counters.h"
 #include "pagefrag/dma/premapped_region.h"
 #include "pagefrag/frag/fragment_allocator.h"
 #include "pagefrag/pool/page_pool.h"
@@ -78,29 +79,36 @@ struct DriverOptions {
 };
 
 // Driver counters, owner thread only (plain integers).
+#define AFXDP_DRIVER_COUNTERS(X)                                                                  \
+  X(kRxFrames, std::uint64_t, rx_frames, "RX descriptors consumed")                               \
+  X(kRxBytes, std::uint64_t, rx_bytes, "frame bytes of those descriptors")                        \
+  X(kVerified, std::uint64_t, verified, "distinct test datagrams verified intact")                \
+  X(kVerifiedBytes, std::uint64_t, verified_bytes, "UDP payload bytes of the verified datagrams") \
+  X(kDuplicates, std::uint64_t, duplicates, "test datagrams seen again")                          \
+  X(kCorrupt, std::uint64_t, corrupt, "to the test port but failing verification")                \
+  X(kForeign, std::uint64_t, foreign, "anything else (ARP, other ports)")                         \
+  X(kOverruns, std::uint64_t, overruns, "frames longer than the stride holds")                    \
+  X(kGuardChecks, std::uint64_t, guard_checks, "fragments whose guard bytes were checked")        \
+  X(kGuardViolations, std::uint64_t, guard_violations,                                            \
+    "fragments whose guard bytes were found written")                                             \
+  X(kBadAddresses, std::uint64_t, bad_addresses, "ring addresses the driver never posted")        \
+  X(kFillPosted, std::uint64_t, fill_posted, "fragments put on the fill ring")                    \
+  X(kFillShort, std::uint64_t, fill_short, "refills that got fewer fragments than slots")         \
+  X(kTxPosted, std::uint64_t, tx_posted, "frames put on the TX ring")                             \
+  X(kTxCompleted, std::uint64_t, tx_completed, "frames returned on the completion ring")          \
+  X(kTxRingFull, std::uint64_t, tx_ring_full, "echoes dropped because the TX ring was full")      \
+  X(kTxKicks, std::uint64_t, tx_kicks, "sendto() wake-ups")                                       \
+  X(kReclaimed, std::uint64_t, reclaimed, "fragments taken back from the kernel at shutdown")     \
+  X(kFragsInFlight, std::uint64_t, frags_in_flight, "fragments out of the allocator now")         \
+  X(kFragsHighWater, std::uint64_t, frags_high_water, "fragments out of the allocator, at most")  \
+  X(kPagesHighWater, std::uint64_t, pages_high_water, "pool pages out carrying fragments, at most")
+
+// What the driver counted; fmt prints it as "name=value ...", and
+// pagefrag::counter_table() exports it.
 struct DriverStats {
-  std::uint64_t rx_frames = 0;         // RX descriptors consumed
-  std::uint64_t rx_bytes = 0;          // their frame bytes
-  std::uint64_t verified = 0;          // distinct test datagrams verified intact
-  std::uint64_t verified_bytes = 0;    // their UDP payload bytes
-  std::uint64_t duplicates = 0;        // test datagrams seen again
-  std::uint64_t corrupt = 0;           // to the test port but failing verification
-  std::uint64_t foreign = 0;           // anything else (ARP, other ports)
-  std::uint64_t overruns = 0;          // frames longer than the stride holds
-  std::uint64_t guard_checks = 0;      // fragments whose guard bytes were checked
-  std::uint64_t guard_violations = 0;  // ... and found written
-  std::uint64_t bad_addresses = 0;     // ring addresses the driver never posted
-  std::uint64_t fill_posted = 0;       // fragments put on the fill ring
-  std::uint64_t fill_short = 0;        // refills that got fewer fragments than slots
-  std::uint64_t tx_posted = 0;         // frames put on the TX ring
-  std::uint64_t tx_completed = 0;      // ... and returned on the completion ring
-  std::uint64_t tx_ring_full = 0;      // echoes dropped because the TX ring was full
-  std::uint64_t tx_kicks = 0;          // sendto() wake-ups
-  std::uint64_t reclaimed = 0;         // fragments taken back from the kernel at shutdown
-  std::uint64_t frags_in_flight = 0;   // fragments out of the allocator now
-  std::uint64_t frags_high_water = 0;  // ... at most
-  std::uint64_t pages_high_water = 0;  // pool pages out carrying fragments, at most
+  PAGEFRAG_COUNTERS(DriverStats, AFXDP_DRIVER_COUNTERS)
 };
+static_assert(pagefrag::CounterStruct<DriverStats>);
 
 // What shutdown() found.
 struct LeakReport {

@@ -82,19 +82,8 @@ afxdp::DriverOptions options_from_flags() {
 }
 
 void print_counters(const afxdp::AfXdpDriver& d, const xdp_statistics& k) {
-  const afxdp::DriverStats& s = d.stats();
-  fmt::print(
-      "driver: rx_frames={} rx_bytes={} verified={} duplicates={} corrupt={} foreign={} "
-      "overruns={} guard_checks={} guard_violations={} bad_addresses={} fill_posted={} "
-      "fill_short={} tx_posted={} tx_completed={} tx_ring_full={} tx_kicks={} reclaimed={} "
-      "frags_high_water={} pages_high_water={}\n",
-      s.rx_frames, s.rx_bytes, s.verified, s.duplicates, s.corrupt, s.foreign, s.overruns,
-      s.guard_checks, s.guard_violations, s.bad_addresses, s.fill_posted, s.fill_short, s.tx_posted,
-      s.tx_completed, s.tx_ring_full, s.tx_kicks, s.reclaimed, s.frags_high_water,
-      s.pages_high_water);
-  const pagefrag::FragStats& f = d.frag_stats();
-  fmt::print("frag: alloc_fail={} full_pages={} pages_used={} pages_merged={} pages_evicted={}\n",
-             f.alloc_fail, f.full_pages, f.pages_used, f.pages_merged, f.pages_evicted);
+  fmt::print("driver: {}\n", d.stats());
+  fmt::print("frag: {}\n", d.frag_stats());
   fmt::print("pool: {}\n", d.pool_stats());
   fmt::print(
       "kernel: rx_dropped={} rx_invalid_descs={} tx_invalid_descs={} rx_ring_full={} "
@@ -159,10 +148,7 @@ void parse_flags(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_ifname).empty()) cli::usage_error("--ifname is required");
   cli::require_range("--port", absl::GetFlag(FLAGS_port), 0, 65535);
   cli::require_range("--count", absl::GetFlag(FLAGS_count), 0, kMaxCount);
-  const double timeout = absl::GetFlag(FLAGS_timeout_s);
-  if (!(timeout > 0))
-    cli::usage_error(fmt::format("--timeout-s={} is invalid: expected > 0", timeout));
-  cli::require_finite("--timeout-s", timeout, 0, 86400);
+  cli::require_positive_finite("--timeout-s", absl::GetFlag(FLAGS_timeout_s), 86400);
 }
 
 }  // namespace

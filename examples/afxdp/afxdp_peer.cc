@@ -210,10 +210,7 @@ void parse_flags(int argc, char** argv) {
   cli::require_range("--count", absl::GetFlag(FLAGS_count), 1, std::uint64_t{1} << 27);
   cli::require_range("--mtu", absl::GetFlag(FLAGS_mtu), 68, 9000);
   cli::require_range("--window", absl::GetFlag(FLAGS_window), 1, ~std::uint32_t{0});
-  const double timeout = absl::GetFlag(FLAGS_timeout_s);
-  if (!(timeout > 0))
-    cli::usage_error(fmt::format("--timeout-s={} is invalid: expected > 0", timeout));
-  cli::require_finite("--timeout-s", timeout, 0, 86400);
+  cli::require_positive_finite("--timeout-s", absl::GetFlag(FLAGS_timeout_s), 86400);
 }
 
 }  // namespace

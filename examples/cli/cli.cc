@@ -202,6 +202,13 @@ void require_finite(std::string_view flag, double value, double lo, double hi) {
   }
 }
 
+void require_positive_finite(std::string_view flag, double value, double hi) {
+  if (!std::isfinite(value) || !(value > 0) || value > hi) {
+    usage_error(
+        fmt::format("{}={} is invalid: expected a finite number in (0, {}]", flag, value, hi));
+  }
+}
+
 std::size_t require_choice(std::string_view flag, std::string_view value,
                            std::initializer_list<std::string_view> choices) {
   std::size_t i = 0;

@@ -69,6 +69,8 @@ void require_power_of_two(std::string_view flag, std::uint64_t value, std::uint6
                           std::uint64_t hi);
 // Rejects NaN and infinities as well as values outside [lo, hi].
 void require_finite(std::string_view flag, double value, double lo, double hi);
+// The same for a duration or rate that must be above 0: a finite value in (0, hi].
+void require_positive_finite(std::string_view flag, double value, double hi);
 // Returns the index of `value` in `choices` or reports a usage error.
 std::size_t require_choice(std::string_view flag, std::string_view value,
                            std::initializer_list<std::string_view> choices);
