@@ -11,24 +11,14 @@ set -euo pipefail
 
 root=${TEST_SRCDIR:-}/${TEST_WORKSPACE:-}
 [[ -x "$root/scripts/install.sh" ]] || root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/pagefrag-afxdp.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-bash "$root/scripts/install.sh" --prefix "$work/prefix" >/dev/null
-export PKG_CONFIG_PATH=$work/prefix/share/pkgconfig
+source "$root/tests/support/outside_build.sh"
+outside_build_setup afxdp
 
 mkdir -p "$work/src/examples/cli"
 cp "$root"/examples/afxdp/*.h "$root"/examples/afxdp/*.cc "$work/src/"
 cp "$root"/examples/cli/cli.h "$root"/examples/cli/cli.cc "$work/src/examples/cli/"
 cd "$work/src"
-if grep -nE '#include [<"]pagefrag/(mana/|.*internal/)' ./*.h ./*.cc; then
-  fail "the driver includes non-public pagefrag headers (above)"
-fi
-uses=$(grep -ohE '#include [<"]pagefrag/[^">]+' ./*.h ./*.cc | sed -E 's/#include [<"]//' | sort -u)
-for header in $uses; do
-  [[ -f "$work/prefix/include/$header" ]] || fail "$header is not an installed header"
-done
+require_public_headers ./*.h ./*.cc examples/cli/*
 
 flags=(-std=c++20 -O1 -Wall -Wextra -Wpedantic -Werror -I.)
 cli_libs="absl_flags absl_flags_reflection absl_strings"

@@ -11,12 +11,8 @@ set -euo pipefail
 
 root=${TEST_SRCDIR:-}/${TEST_WORKSPACE:-}
 [[ -x "$root/scripts/install.sh" ]] || root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/pagefrag-nic.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-bash "$root/scripts/install.sh" --prefix "$work/prefix" >/dev/null
-export PKG_CONFIG_PATH=$work/prefix/share/pkgconfig
+source "$root/tests/support/outside_build.sh"
+outside_build_setup nic
 
 for dir in vfio_pci virtio_net e1000e; do
   mkdir -p "$work/src/examples/$dir"
@@ -24,16 +20,8 @@ for dir in vfio_pci virtio_net e1000e; do
   cp "$root"/examples/$dir/*.cc "$work/src/examples/$dir/" 2>/dev/null || true
 done
 cd "$work/src"
-files=$(find examples -name '*.h' -o -name '*.cc')
-# shellcheck disable=SC2086
-if grep -nE '#include [<"](pagefrag/.*internal/|examples/mana/|tests/)' $files; then
-  fail "the drivers include non-public headers (above)"
-fi
-# shellcheck disable=SC2086
-uses=$(grep -ohE '#include [<"]pagefrag/[^">]+' $files | sed -E 's/#include [<"]//' | sort -u)
-for header in $uses; do
-  [[ -f "$work/prefix/include/$header" ]] || fail "$header is not an installed header"
-done
+# shellcheck disable=SC2046  # the file list
+require_public_headers $(find examples -name '*.h' -o -name '*.cc')
 
 flags=(-std=c++20 -O1 -Wall -Wextra -Wpedantic -Werror -I .)
 for prog in virtio_net e1000e; do
