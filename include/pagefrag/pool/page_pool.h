@@ -6,11 +6,11 @@
 //
 //   owner cache   128 pages, LIFO, touched only by the owner thread (the one
 //                 that polls the queue): alloc() is a load and a store,
-//                 recycle_direct() adds one plain counter update. No lock, no
-//                 atomic read-modify-write. alloc_fast is not counted on the
-//                 fast path but derived in stats(): every page that leaves the
-//                 cache is handed out, so alloc_fast = pages put into the cache
-//                 (refills + recycle_cached) - pages in it now.
+//                 recycle_direct() adds one plain counter update and a check of
+//                 the page's pooled state. No lock, no atomic read-modify-write.
+//                 alloc_fast (the kernel's: cache hits) is not counted on the
+//                 fast path but derived in stats() from the pages that left
+//                 the cache minus those the refill and slow path served.
 //   ring          bounded multi-producer ring (pool_size slots, rounded up to
 //                 a power of two) that recycle() from any thread pushes into;
 //                 the owner refills its cache from it, 64 pages at a time.
@@ -24,11 +24,17 @@
 // while the pool holds it; Page::ref is 1 while it sits in cache or ring.
 //
 // Lifetime: create() returns a PagePoolHandle; destroying the handle is the
-// kernel's page_pool_destroy(): it empties cache and ring, and if pages are
-// still in flight the pool's memory stays alive until the last one comes back
-// from any thread, which then frees it (no use-after-free of the pool or its
-// ring: the bug class of CVE-2025-38129). stuck_page_pools() lists such pools.
-// The provider and the DMA backend must outlive every page of the pool.
+// kernel's page_pool_destroy(): it empties cache and ring, unmaps every page
+// still in flight (the kernel since 6.15), and if pages are still in flight
+// the pool's memory stays alive until the last one comes back from any
+// thread, which then frees it (no use-after-free of the pool or its ring: the
+// bug class of CVE-2025-38129). stuck_page_pools() lists such pools. After
+// destroy() returns no call reaches the DMA backend, which may be destroyed
+// at once; the provider must outlive every page. Providers and backends that
+// track their pools (base/pool_attachments.h) abort, naming the pools, when
+// destroyed too early. Every return checks that the page is one this pool
+// handed out (another pool's page, or a second recycle or put, aborts) in
+// every build.
 //
 // Thread contract, per member below: "owner" members only from the owner
 // thread (asserted in debug builds); "any thread" members from anywhere. The
