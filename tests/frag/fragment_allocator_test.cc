@@ -181,7 +181,7 @@ TEST_CASE("owner frees never touch the shared count; a page retires at the next 
   f.frags->free_frag(a.page);
   f.frags->free_frag(b.page);
   CHECK(page->ref.load() == kFragBias);  // no atomic read-modify-write happened
-  CHECK(f.pool->handed_out() == 1);        // still the fragment page
+  CHECK(f.pool->handed_out() == 1);      // still the fragment page
   Frag c = f.frags->alloc_frag(1024);
   Frag d = f.frags->alloc_frag(1024);  // the last one: the page is used up
   CHECK(d.offset == 3072);

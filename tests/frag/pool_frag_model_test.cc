@@ -196,8 +196,7 @@ void check_invariants(const Model& m, Sut<Dma>& s) {
       st.alloc_fast + st.alloc_refill + st.alloc_slow + st.alloc_slow_high_order;
   RC_ASSERT(served == m.handed_out);
   RC_ASSERT(served - static_cast<std::uint64_t>(st.handed_out) ==
-            st.recycle_cached + st.recycle_ring + st.recycle_ring_full +
-                st.released_after_destroy);
+            st.recycle_cached + st.recycle_ring + st.recycle_ring_full + st.released_after_destroy);
   RC_ASSERT(st.recycle_released_refcnt == 0u);
   // The kernel's in-flight count: pages taken from the provider, not released.
   RC_ASSERT(st.inflight == static_cast<std::int64_t>(s.provider->allocated_blocks()));

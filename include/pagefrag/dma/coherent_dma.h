@@ -136,6 +136,7 @@ class CoherentDma {
   // The pools using this backend (base/pool_attachments.h): destroying it while
   // one is attached aborts, naming the pools. Any thread.
   PoolAttachments& pool_attachments() noexcept { return pool_attachments_; }
+
  private:
   struct Mapping {
     std::size_t len;

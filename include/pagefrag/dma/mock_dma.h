@@ -325,6 +325,7 @@ class MockDma {
   // The pools using this backend (base/pool_attachments.h): destroying it while
   // one is attached aborts, naming the pools. Any thread.
   PoolAttachments& pool_attachments() noexcept { return pool_attachments_; }
+
  private:
   enum class Owner : std::uint8_t { kCpu, kDevice, kDeviceWritten };
 

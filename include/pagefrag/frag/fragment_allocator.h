@@ -325,8 +325,7 @@ class FragmentAllocator {
     PAGEFRAG_CHECK(pool_ == nullptr || page->pool == pool_,
                    "free_frag of page {} (va {}), which is not a page of page_pool {} (a foreign "
                    "page)",
-                   static_cast<const void*>(page), static_cast<const void*>(page->va),
-                   pool_->id());
+                   static_cast<const void*>(page), static_cast<const void*>(page->va), pool_->id());
     internal::frag_liveness().on_free_page(page);
   }
   // A free by address: the live fragment holding va, poisoned from now on.

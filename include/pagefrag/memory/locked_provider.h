@@ -75,9 +75,7 @@ class LockedProvider {
   P& inner() const noexcept { return *inner_; }
   // The inner provider's pool list: the inner provider is the one that must
   // outlive the pools. Any thread.
-  PoolAttachments& pool_attachments() const noexcept
-    requires PoolAttachable<P>
-  {
+  PoolAttachments& pool_attachments() const noexcept requires PoolAttachable<P> {
     return inner_->pool_attachments();
   }
 

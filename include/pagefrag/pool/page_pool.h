@@ -59,8 +59,8 @@
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/compiler.h"
 #include "pagefrag/base/hardened.h"
-#include "pagefrag/base/pool_attachments.h"
 #include "pagefrag/base/iova.h"
+#include "pagefrag/base/pool_attachments.h"
 #include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/memory/page.h"
 #include "pagefrag/memory/provider.h"
@@ -504,7 +504,8 @@ class PagePool {
   // kernel does. Owner thread.
   std::size_t alloc_from_provider(Page** out) {
     std::lock_guard<std::mutex> lock(slow_mu_);
-    const std::size_t room = params_.pool_size > held_.size() ? params_.pool_size - held_.size() : 0;
+    const std::size_t room =
+        params_.pool_size > held_.size() ? params_.pool_size - held_.size() : 0;
     const std::size_t want = std::clamp<std::size_t>(room, 1, kPagePoolCacheRefill);
     std::size_t k = provider_->alloc_bulk(params_.order, out, want);
     k = map_new_pages(out, k);

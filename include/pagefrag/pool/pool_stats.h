@@ -39,35 +39,35 @@ namespace pagefrag {
 // The counter lists (base/counters.h). Owner counters are written only by
 // the pool's owner thread, remote ones by any thread; gauges are computed by
 // PagePool::stats().
-#define PAGEFRAG_POOL_OWNER_COUNTERS(X)                                                         \
-  X(kAllocFast, std::uint64_t, alloc_fast,                                                      \
-    "pages served by a hit in the owner cache (derived in stats(), not counted per page)")      \
-  X(kAllocSlow, std::uint64_t, alloc_slow,                                                      \
-    "slow-path calls (ring and cache empty) that got order-0 pages from the provider")         \
-  X(kAllocSlowHighOrder, std::uint64_t, alloc_slow_high_order,                                  \
-    "slow-path calls that got order > 0 pages from the provider")                               \
-  X(kAllocEmpty, std::uint64_t, alloc_empty, "refills that found the ring empty")               \
-  X(kAllocRefill, std::uint64_t, alloc_refill, "refills that moved pages from ring to cache")   \
-  X(kAllocWaive, std::uint64_t, alloc_waive,                                                    \
-    "pages a refill skipped (kernel: wrong NUMA node); always 0, kept for name parity")         \
-  X(kRecycleCached, std::uint64_t, recycle_cached, "pages recycled into the owner cache")       \
-  X(kRecycleCacheFull, std::uint64_t, recycle_cache_full,                                       \
-    "direct recycles that found the cache full (the page went on to the ring)")                 \
+#define PAGEFRAG_POOL_OWNER_COUNTERS(X)                                                       \
+  X(kAllocFast, std::uint64_t, alloc_fast,                                                    \
+    "pages served by a hit in the owner cache (derived in stats(), not counted per page)")    \
+  X(kAllocSlow, std::uint64_t, alloc_slow,                                                    \
+    "slow-path calls (ring and cache empty) that got order-0 pages from the provider")        \
+  X(kAllocSlowHighOrder, std::uint64_t, alloc_slow_high_order,                                \
+    "slow-path calls that got order > 0 pages from the provider")                             \
+  X(kAllocEmpty, std::uint64_t, alloc_empty, "refills that found the ring empty")             \
+  X(kAllocRefill, std::uint64_t, alloc_refill, "refills that moved pages from ring to cache") \
+  X(kAllocWaive, std::uint64_t, alloc_waive,                                                  \
+    "pages a refill skipped (kernel: wrong NUMA node); always 0, kept for name parity")       \
+  X(kRecycleCached, std::uint64_t, recycle_cached, "pages recycled into the owner cache")     \
+  X(kRecycleCacheFull, std::uint64_t, recycle_cache_full,                                     \
+    "direct recycles that found the cache full (the page went on to the ring)")               \
   X(kAllocFail, std::uint64_t, alloc_fail, "pagefrag: allocations that returned no page")
-#define PAGEFRAG_POOL_REMOTE_COUNTERS(X)                                                      \
-  X(kRecycleRing, std::uint64_t, recycle_ring, "pages recycled into the ring")                \
-  X(kRecycleRingFull, std::uint64_t, recycle_ring_full,                                       \
-    "recycles that found the ring full (page released to the provider)")                      \
-  X(kRecycleReleasedRefcnt, std::uint64_t, recycle_released_refcnt,                           \
+#define PAGEFRAG_POOL_REMOTE_COUNTERS(X)                                                        \
+  X(kRecycleRing, std::uint64_t, recycle_ring, "pages recycled into the ring")                  \
+  X(kRecycleRingFull, std::uint64_t, recycle_ring_full,                                         \
+    "recycles that found the ring full (page released to the provider)")                        \
+  X(kRecycleReleasedRefcnt, std::uint64_t, recycle_released_refcnt,                             \
     "released, not recycled, because another reference was held (kernel: page refcount != 1); " \
-    "always 0: pagefrag pages have one reference domain; kept for name parity")               \
-  X(kReleasedAfterDestroy, std::uint64_t, released_after_destroy,                             \
+    "always 0: pagefrag pages have one reference domain; kept for name parity")                 \
+  X(kReleasedAfterDestroy, std::uint64_t, released_after_destroy,                               \
     "pagefrag: pages returned after destroy(), released to the provider without a DMA call")
-#define PAGEFRAG_POOL_GAUGES(X)                                                               \
-  X(kInflight, std::int64_t, inflight,                                                        \
+#define PAGEFRAG_POOL_GAUGES(X)                                                                 \
+  X(kInflight, std::int64_t, inflight,                                                          \
     "kernel hold - release: pages taken from the provider and not released (cache, ring, out)") \
-  X(kHandedOut, std::int64_t, handed_out, "pagefrag: pages handed out and not yet returned")  \
-  X(kHeldBytes, std::size_t, held_bytes, "bytes the pool holds from its provider")            \
+  X(kHandedOut, std::int64_t, handed_out, "pagefrag: pages handed out and not yet returned")    \
+  X(kHeldBytes, std::size_t, held_bytes, "bytes the pool holds from its provider")              \
   X(kHeldBytesHighWater, std::size_t, held_bytes_high_water, "the most held_bytes ever was")
 #define PAGEFRAG_POOL_STATS(X) \
   PAGEFRAG_POOL_OWNER_COUNTERS(X) PAGEFRAG_POOL_REMOTE_COUNTERS(X) PAGEFRAG_POOL_GAUGES(X)

@@ -32,8 +32,8 @@ class FragLiveness {
     PageFrags& frags = pages_[page];
     auto next = frags.live.lower_bound(offset);
     PAGEFRAG_CHECK(next == frags.live.end() || next->first >= offset + truesize,
-                   "fragment at offset {} of page {} overlaps a live fragment at offset {}",
-                   offset, static_cast<const void*>(page), next->first);
+                   "fragment at offset {} of page {} overlaps a live fragment at offset {}", offset,
+                   static_cast<const void*>(page), next->first);
     frags.live.emplace(offset, truesize);
   }
 

@@ -62,6 +62,7 @@ class ArenaProvider {
   // The pools using this provider (base/pool_attachments.h): destroying it while
   // one is attached aborts, naming the pools. Any thread.
   PoolAttachments& pool_attachments() noexcept { return pool_attachments_; }
+
  protected:
   // `region` is aligned to and a multiple of page_size << max_order
   // (validated by the derived factory).
