@@ -285,6 +285,55 @@ VALUES: dict[str, tuple[Optional[str], str, str]] = {
         "measured high-water bytes of one 1024-entry queue's pool, 64 KiB pages, MTU 1500"),
 }
 
+# The DPDK mbuf bridge (issue 15; bench/dpdk_bridge): pagefrag fragment +
+# attach + free per packet through pagefrag::dpdk::MbufBridge against DPDK's
+# external-buffer idiom (mlx5's multi-packet RQ) and plain pktmbufs, and the
+# memory of one 1024-entry RX queue at MTU 1500. Its time ratios are single-
+# thread Google Benchmarks, so a full run counts their instructions too.
+BRIDGE = "bridge:BM_{name}/len:1500"
+BRIDGE_QUEUE_BYTES = "bridge:BM_QueueBytes/dpdk:{dpdk}/iterations:1/queue_bytes"
+
+
+def parse_bridge(out_file: Path, stdout: str) -> dict[str, float]:
+    """parse_gbench, plus each benchmark's queue_bytes counter as
+    "<name>/queue_bytes"."""
+    samples = parse_gbench(out_file, stdout)
+    for bench in json.loads(out_file.read_text()).get("benchmarks", []):
+        if bench.get("run_type") == "iteration" and "queue_bytes" in bench:
+            samples[bench["name"] + "/queue_bytes"] = float(bench["queue_bytes"])
+    return samples
+
+
+def add_dpdk_bridge() -> None:
+    suite = gbench_suite("bridge", "bench/dpdk_bridge/dpdk_bridge_bench",
+                         quick_filter="BM_BridgeExtbuf|BM_MprqIdiom|BM_PktmbufBulk|BM_QueueBytes",
+                         min_time=0.2)
+    SUITES.append(dataclasses.replace(suite, parse=parse_bridge))
+    RATIOS.extend([
+        Ratio("dpdk_extbuf_vs_mprq_idiom", BRIDGE.format(name="BridgeExtbuf"),
+              BRIDGE.format(name="MprqIdiom"), "<= 1.0",
+              "ns/packet: pagefrag fragment + MbufBridge attach (extbuf, shared info in the "
+              "fragment's tailroom) + rte_pktmbuf_free_bulk vs DPDK's extbuf idiom as mlx5's MPRQ "
+              "uses it (strides of 64 KiB buffers, per-stride shared info, buffer refcount); "
+              "burst 32, header mempool cache 256, 1024 live, first-line read"),
+        Ratio("dpdk_extbuf_vs_pktmbuf", BRIDGE.format(name="BridgeExtbuf"),
+              BRIDGE.format(name="PktmbufBulk"), "reported",
+              "the same bridge loop vs rte_pktmbuf_alloc_bulk + rte_pktmbuf_free_bulk of 2 KiB-data "
+              "mbufs (cache 256, burst 32, 1024 live, first-line read)"),
+    ])
+    VALUES.update({
+        "dpdk_queue_bytes_pagefrag": (
+            BRIDGE_QUEUE_BYTES.format(dpdk=0), "reported",
+            "bytes of one 1024-entry RX queue at MTU 1500 on pagefrag: pool pages (4 KiB, "
+            "DpdkRxBufPolicy, measured high water) + a 1024-header mempool"),
+        "dpdk_queue_bytes_pktmbuf": (
+            BRIDGE_QUEUE_BYTES.format(dpdk=1), "reported",
+            "bytes of a DPDK pktmbuf pool of 1024 2 KiB-data mbufs (its memory chunks)"),
+    })
+
+
+add_dpdk_bridge()
+
 # --------------------------------------------------------------------------
 # Running
 # --------------------------------------------------------------------------

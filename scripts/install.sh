@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # install.sh: installs pagefrag for builds outside Bazel (make, meson, CMake).
 #
-#   scripts/install.sh --prefix DIR [--pkgconfigdir DIR]
+#   scripts/install.sh --prefix DIR [--pkgconfigdir DIR] [--no-c]
 #
 # Copies the headers to DIR/include/pagefrag and writes (version from
 # include/pagefrag/version.h):
@@ -14,7 +14,14 @@
 #   - the CMake package, DIR/lib/cmake/pagefrag/pagefragConfig.cmake and
 #     pagefragConfigVersion.cmake: find_package(pagefrag CONFIG REQUIRED)
 #     gives the INTERFACE target pagefrag::pagefrag (include directory,
-#     cxx_std_20, Abseil's absl::status and absl::statusor, fmt::fmt).
+#     cxx_std_20, Abseil's absl::status and absl::statusor, fmt::fmt) and,
+#     when the C API was installed, the IMPORTED target pagefrag::c
+#     (DIR/lib/libpagefrag_c.so.0 and the include directory; C11 is enough).
+#   - the C API, through scripts/install_c.sh (unless --no-c): libpagefrag_c
+#     (static and shared) in DIR/lib and pagefrag-c.pc beside pagefrag.pc:
+#       gcc -std=c11 app.c $(pkg-config --cflags --libs pagefrag-c)
+#     It needs g++ and Debian's Abseil and fmt development packages; --no-c
+#     installs the header-only C++ library alone.
 # pagefrag is header-only, but its headers call Abseil (Status/StatusOr) and
 # fmt: the .pc Requires Debian's absl_status, absl_statusor and fmt, and the
 # CMake package finds Debian's absl and fmt CMake packages, which supply the
@@ -24,8 +31,9 @@ set -euo pipefail
 # The tools' convention (examples/cli/cli.h): --help on stdout, exit 0; a
 # usage error is one `error:` line on stderr, exit 2.
 usage() {
-  echo "usage: $0 --prefix DIR [--pkgconfigdir DIR]"
-  echo "Installs pagefrag's headers, pagefrag.pc and the CMake package under DIR."
+  echo "usage: $0 --prefix DIR [--pkgconfigdir DIR] [--no-c]"
+  echo "Installs pagefrag's headers, pagefrag.pc, the CMake package and (unless --no-c) the C"
+  echo "API's libpagefrag_c and pagefrag-c.pc under DIR."
 }
 usage_error() {
   echo "error: $*" >&2
@@ -34,14 +42,16 @@ usage_error() {
 
 prefix=""
 pcdir=""
+with_c=1
 while (($#)); do
   case $1 in
     --prefix) (($# >= 2)) || usage_error "--prefix needs a value: --prefix DIR"; prefix=$2; shift 2 ;;
     --prefix=*) prefix=${1#--prefix=}; shift ;;
     --pkgconfigdir) (($# >= 2)) || usage_error "--pkgconfigdir needs a value"; pcdir=$2; shift 2 ;;
     --pkgconfigdir=*) pcdir=${1#--pkgconfigdir=}; shift ;;
+    --no-c) with_c=0; shift ;;
     -h | --help) usage; exit 0 ;;
-    *) usage_error "unknown argument '$1': expected --prefix DIR [--pkgconfigdir DIR] (see --help)" ;;
+    *) usage_error "unknown argument '$1': expected --prefix DIR [--pkgconfigdir DIR] [--no-c] (see --help)" ;;
   esac
 done
 [[ -n "$prefix" ]] || usage_error "--prefix DIR is required (see --help)"
@@ -63,6 +73,21 @@ while IFS= read -r header; do
   count=$((count + 1))
 done < <(cd "$root" && find -L include/pagefrag -name '*.h' | sort)
 
+# The C API first: the CMake package below declares pagefrag::c when its
+# library is there.
+# A checkout always has install_c.sh beside this script; a copy of
+# install.sh alone (e.g. a Bazel test's runfiles that asked only for it)
+# installs the header-only library and says so.
+if ((with_c)) && [[ ! -f "$root/scripts/install_c.sh" ]]; then
+  echo "install.sh: note: $root/scripts/install_c.sh not found; the C API is not installed" \
+    "(--no-c silences this)" >&2
+  with_c=0
+fi
+if ((with_c)); then
+  bash "$root/scripts/install_c.sh" --prefix "$prefix" --libdir "$prefix/lib" \
+    --pkgconfigdir "$pcdir" >/dev/null || { echo "install.sh: install_c.sh failed" >&2; exit 1; }
+fi
+
 mkdir -p "$pcdir"
 cat >"$pcdir/pagefrag.pc" <<PC
 prefix=$prefix
@@ -80,8 +105,10 @@ mkdir -p "$cmakedir"
 cat >"$cmakedir/pagefragConfig.cmake" <<'CMAKE'
 # pagefrag CMake package, written by scripts/install.sh.
 #   find_package(pagefrag CONFIG REQUIRED)
-#   target_link_libraries(app PRIVATE pagefrag::pagefrag)
+#   target_link_libraries(app PRIVATE pagefrag::pagefrag)   # C++20, header-only
+#   target_link_libraries(app PRIVATE pagefrag::c)          # the C API (C11)
 # pagefrag is header-only; its headers use Abseil's Status/StatusOr and fmt.
+# pagefrag::c is libpagefrag_c.so.0, which carries its own dependencies.
 include(CMakeFindDependencyMacro)
 find_dependency(absl CONFIG)
 find_dependency(fmt CONFIG)
@@ -93,6 +120,13 @@ if(NOT TARGET pagefrag::pagefrag)
     INTERFACE_INCLUDE_DIRECTORIES "${_pagefrag_prefix}/include"
     INTERFACE_COMPILE_FEATURES cxx_std_20
     INTERFACE_LINK_LIBRARIES "absl::status;absl::statusor;fmt::fmt")
+endif()
+if(NOT TARGET pagefrag::c AND EXISTS "${_pagefrag_prefix}/lib/libpagefrag_c.so.0")
+  add_library(pagefrag::c SHARED IMPORTED)
+  set_target_properties(pagefrag::c PROPERTIES
+    IMPORTED_LOCATION "${_pagefrag_prefix}/lib/libpagefrag_c.so.0"
+    IMPORTED_SONAME "libpagefrag_c.so.0"
+    INTERFACE_INCLUDE_DIRECTORIES "${_pagefrag_prefix}/include")
 endif()
 unset(_pagefrag_prefix)
 CMAKE
@@ -114,5 +148,7 @@ else()
   endif()
 endif()
 CMAKE
+c_note=""
+((with_c)) && c_note=", libpagefrag_c in $prefix/lib and pagefrag-c.pc"
 echo "install.sh: pagefrag $version: $count headers in $prefix/include, pagefrag.pc in $pcdir," \
-  "CMake package in $cmakedir"
+  "CMake package in $cmakedir$c_note"

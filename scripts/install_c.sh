@@ -9,7 +9,7 @@
 # from a one-line generated translation unit with g++ (-std=c++20 -O2 -fPIC,
 # only the pagefrag_* symbols exported) into
 #   DIR/lib/libpagefrag_c.a
-#   DIR/lib/libpagefrag_c.so.0.<version> (soname libpagefrag_c.so.0) with the
+#   DIR/lib/libpagefrag_c.so.<version> (soname libpagefrag_c.so.0) with the
 #     libpagefrag_c.so.0 and libpagefrag_c.so links,
 # installs the C header DIR/include/pagefrag/c/pagefrag.h and writes
 # pagefrag-c.pc to DIR/lib/pkgconfig (or --pkgconfigdir). A C program then
@@ -72,9 +72,9 @@ deplibs=$(pkg-config --libs absl_status absl_statusor fmt)
 # Only the C API's pagefrag_* functions are exported (versioned PAGEFRAG_C_0).
 echo 'PAGEFRAG_C_0 { global: pagefrag_*; local: *; };' >"$work/pagefrag_c.map"
 # shellcheck disable=SC2086
-"$cxx" -shared -Wl,-soname,libpagefrag_c.so.0 -Wl,--version-script="$work/pagefrag_c.map" -o "$libdir/libpagefrag_c.so.0.$version" \
+"$cxx" -shared -Wl,-soname,libpagefrag_c.so.0 -Wl,--version-script="$work/pagefrag_c.map" -o "$libdir/libpagefrag_c.so.$version" \
   "$work/pagefrag_c.o" $deplibs -lpthread
-ln -sf "libpagefrag_c.so.0.$version" "$libdir/libpagefrag_c.so.0"
+ln -sf "libpagefrag_c.so.$version" "$libdir/libpagefrag_c.so.0"
 ln -sf "libpagefrag_c.so.0" "$libdir/libpagefrag_c.so"
 install -D -m 644 "$root/include/pagefrag/c/pagefrag.h" "$prefix/include/pagefrag/c/pagefrag.h"
 

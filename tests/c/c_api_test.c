@@ -224,6 +224,36 @@ static void test_alloc_free(void) {
   CHECK(pagefrag_live_pools() == 0);
 }
 
+/* COHERENT under a narrow DMA mask: every IOVA below 2^bits, each page its
+ * own; a 13-bit mask (IOVAs from 4 KiB: one page) runs out at map time. */
+static void test_dma_mask(void) {
+  pagefrag_pool_params_t p;
+  pagefrag_pool_params_init(&p);
+  p.dma = PAGEFRAG_DMA_COHERENT;
+  p.dma_mask_bits = 32;
+  p.pool_size = 8;
+  pagefrag_pool_t* pool = NULL;
+  CHECK(pagefrag_pool_create(&p, &pool) == PAGEFRAG_OK);
+  pagefrag_frag_t f[8];
+  for (int i = 0; i < 8; ++i) {
+    CHECK(pagefrag_frag_alloc(pool, 4096, &f[i]) == PAGEFRAG_OK);
+    CHECK(f[i].iova < ((uint64_t)1 << 32));
+    CHECK(f[i].iova != (uint64_t)(uintptr_t)f[i].va);
+    for (int j = 0; j < i; ++j) CHECK(f[i].iova != f[j].iova);
+  }
+  for (int i = 0; i < 8; ++i) CHECK(pagefrag_frag_free(pool, f[i].page) == PAGEFRAG_OK);
+  CHECK(pagefrag_pool_destroy(pool) == PAGEFRAG_OK);
+
+  p.dma_mask_bits = 13;
+  pool = NULL;
+  CHECK(pagefrag_pool_create(&p, &pool) == PAGEFRAG_OK);
+  CHECK(pagefrag_frag_alloc(pool, 4096, &f[0]) == PAGEFRAG_OK);
+  CHECK(f[0].iova == 4096);
+  CHECK_ERR(pagefrag_frag_alloc(pool, 4096, &f[1]), PAGEFRAG_ENOMEM, "no page");
+  CHECK(pagefrag_frag_free(pool, f[0].page) == PAGEFRAG_OK);
+  CHECK(pagefrag_pool_destroy(pool) == PAGEFRAG_OK);
+}
+
 static void test_sync(void) {
   pagefrag_pool_t* pool = make_pool(PAGEFRAG_DMA_MOCK_STRICT, 4);
   pagefrag_pool_t* other = make_pool(PAGEFRAG_DMA_MOCK_STRICT, 4);
@@ -513,6 +543,7 @@ int main(void) {
   test_errors();
   test_create_hostile();
   test_alloc_free();
+  test_dma_mask();
   test_sync();
   test_stats();
   test_threads();

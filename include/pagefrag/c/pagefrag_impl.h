@@ -46,6 +46,7 @@
 #include "pagefrag/base/bits.h"
 #include "pagefrag/base/iova.h"
 #include "pagefrag/c/pagefrag.h"
+#include "pagefrag/dma/coherent_dma.h"
 #include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/dma/internal/iova_allocator.h"
 #include "pagefrag/dma/mock_dma.h"
@@ -112,56 +113,6 @@ int guarded(const char* fn, F&& body) noexcept {
     return fail(PAGEFRAG_EINTERNAL, fmt::format("{}: internal error", fn));
   }
 }
-
-// ---- the COHERENT backend ----
-//
-// A cache-coherent IOMMU whose device addresses must stay below the caller's
-// DMA mask: each map() gets its own IOVA from [first, last], disjoint from CPU
-// addresses; syncs do nothing. pagefrag::CoherentDma (dma/coherent_dma.h)
-// places IOVAs at VA + 2^47, beyond a narrow DMA mask, so the C API keeps
-// this allocator-backed variant.
-class MaskedCoherentDma {
- public:
-  static constexpr DmaFeatures kFeatures{.needs_sync = false, .identity_iova = false};
-  static constexpr std::uint64_t kIovaPage = 4096;
-
-  MaskedCoherentDma(std::uint64_t first, std::uint64_t last) { iovas_.add_range(first, last); }
-
-  absl::StatusOr<Iova> map(std::span<std::byte> cpu, DmaDirection /*dir*/) {
-    if (cpu.empty()) return absl::InvalidArgumentError("CoherentDma::map: empty region");
-    const auto va = reinterpret_cast<std::uintptr_t>(cpu.data());
-    const std::uint64_t start = va & ~(kIovaPage - 1);
-    const std::uint64_t size = align_up(va + cpu.size(), kIovaPage) - start;
-    std::lock_guard lock(mu_);
-    const std::optional<std::uint64_t> iova = iovas_.alloc(size, kIovaPage);
-    if (!iova) {
-      return absl::ResourceExhaustedError(
-          fmt::format("CoherentDma: no IOVA room for {} bytes below the DMA mask", size));
-    }
-    const std::uint64_t addr = *iova + (va - start);
-    sizes_.emplace(addr, std::pair{*iova, size});
-    return Iova(addr);
-  }
-  absl::Status unmap(Iova iova, std::size_t /*len*/, DmaDirection /*dir*/) {
-    std::lock_guard lock(mu_);
-    auto it = sizes_.find(iova.value());
-    if (it == sizes_.end()) {
-      return absl::NotFoundError(fmt::format("CoherentDma::unmap: no mapping at {}", iova));
-    }
-    iovas_.free(it->second.first, it->second.second);
-    sizes_.erase(it);
-    return absl::OkStatus();
-  }
-  void sync_for_device(Iova /*iova*/, std::size_t /*len*/, DmaDirection /*dir*/) noexcept {}
-  void sync_for_cpu(Iova /*iova*/, std::size_t /*len*/, DmaDirection /*dir*/) noexcept {}
-
- private:
-  std::mutex mu_;
-  internal::IovaAllocator iovas_;
-  std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> sizes_;
-};
-
-static_assert(DmaBackend<MaskedCoherentDma>);
 
 // ---- the VFIO backend over a caller's container ----
 //
@@ -264,7 +215,7 @@ class AnyDma {
  public:
   // Syncs are dispatched at run time; backends without syncs skip the visit.
   static constexpr DmaFeatures kFeatures{.needs_sync = true, .identity_iova = false};
-  using Variant = std::variant<NoDma, std::unique_ptr<MaskedCoherentDma>, std::unique_ptr<MockDma>,
+  using Variant = std::variant<NoDma, std::unique_ptr<CoherentDma>, std::unique_ptr<MockDma>,
                                std::unique_ptr<ContainerVfioDma>>;
 
   explicit AnyDma(Variant v) : v_(std::move(v)), needs_sync_(std::holds_alternative<Mock>(v_)) {}
@@ -445,7 +396,8 @@ inline absl::StatusOr<AnyDma::Variant> make_dma(const pagefrag_pool_params_t& p)
     case PAGEFRAG_DMA_NONE:
       return AnyDma::Variant(NoDma{});
     case PAGEFRAG_DMA_COHERENT:
-      return AnyDma::Variant(std::make_unique<MaskedCoherentDma>(space->first, space->second));
+      return AnyDma::Variant(
+          std::make_unique<CoherentDma>(CoherentDma::IovaWindow{space->first, space->second}));
     case PAGEFRAG_DMA_MOCK_STRICT: {
       MockDmaOptions options;
       options.mode = MockDmaMode::kStrict;

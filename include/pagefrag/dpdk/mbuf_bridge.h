@@ -15,6 +15,15 @@
 // mempool of zero-data-room mbufs (make_header_pool()). A packet longer than
 // one fragment is a chain of mbufs, one per fragment (attach_chain()).
 //
+// A driver that keeps its own pool and allocator (and hands a packet up only
+// for the duration of a callback, as examples/mana's sink does) lends its
+// fragment instead: attach_ref() takes one more reference on the fragment
+// (the kernel's page_pool_ref_page(): one atomic increment of the page's
+// shared count, valid in every state of frag/'s biased count because the
+// caller holds a reference), and the last mbuf referring to it returns that
+// reference with FragmentAllocator<ItsPool>::free_frag_remote() from
+// whichever lcore frees it; the driver returns its own as usual.
+//
 // Inside a DPDK process the pool's pages must be known to DPDK so that
 // devices it drives can reach them and its own VFIO mappings never collide
 // with them: ExtmemDma is a DmaBackend that registers memory with
@@ -44,6 +53,7 @@
 #include <rte_memory.h>
 #include <rte_mempool.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -160,6 +170,36 @@ class MbufBridge {
     return head;
   }
 
+  // Wraps a fragment another party holds (a driver's RX buffer, lent for a
+  // callback) into an mbuf without copying: takes one more reference on its
+  // page (see the file comment) and places the trailer at buf + buf_len,
+  // which must leave kTrailerBytes inside the fragment (a DpdkRxBufPolicy
+  // buffer, or the kernel policy's skb_shared_info room: buf_len =
+  // alloc_size - kTrailerBytes). The packet is len bytes at buf + data_off.
+  // nullptr (no reference taken) when the header pool is empty. Any lcore
+  // that holds a reference on the fragment; the reference is returned by
+  // FragmentAllocator<FragPool>::free_frag_remote on the lcore of the last
+  // free.
+  template <class FragPool = Pool>
+  PAGEFRAG_ALWAYS_INLINE rte_mbuf* attach_ref(Page* page, std::byte* buf, std::uint16_t buf_len,
+                                              std::uint16_t data_off, std::uint16_t len) {
+    rte_mbuf* m = rte_pktmbuf_alloc(headers_);
+    if (PAGEFRAG_UNLIKELY(m == nullptr)) return nullptr;
+    page->ref.fetch_add(1, std::memory_order_relaxed);
+    auto* trailer = reinterpret_cast<FragTrailer*>(buf + buf_len);
+    trailer->page = page;
+    trailer->bridge = nullptr;
+    trailer->shinfo.free_cb = &free_ref_cb<FragPool>;
+    trailer->shinfo.fcb_opaque = trailer;
+    rte_mbuf_ext_refcnt_set(&trailer->shinfo, 1);
+    const Iova iova = FragPool::dma_addr(page) + static_cast<std::uint64_t>(buf - page->va);
+    rte_pktmbuf_attach_extbuf(m, buf, iova.value(), buf_len, &trailer->shinfo);
+    m->data_off = data_off;
+    m->data_len = len;
+    m->pkt_len = len;
+    return m;
+  }
+
   // Bytes of data room in each attached buffer (from the fragment's start).
   std::uint16_t buf_len() const noexcept { return buf_len_; }
   unsigned owner_lcore() const noexcept { return owner_lcore_; }
@@ -200,6 +240,13 @@ class MbufBridge {
     } else {
       Allocator::free_frag_remote(page);
     }
+  }
+
+  // attach_ref()'s callback: the lent reference goes back by the any-thread
+  // path of the fragment's own pool type.
+  template <class FragPool>
+  static void free_ref_cb(void* /*addr*/, void* opaque) {
+    FragmentAllocator<FragPool>::free_frag_remote(static_cast<const FragTrailer*>(opaque)->page);
   }
 
   Allocator* alloc_;
