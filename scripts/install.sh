@@ -75,13 +75,10 @@ done < <(cd "$root" && find -L include/pagefrag -name '*.h' | sort)
 
 # The C API first: the CMake package below declares pagefrag::c when its
 # library is there.
-# A checkout always has install_c.sh beside this script; a copy of
-# install.sh alone (e.g. a Bazel test's runfiles that asked only for it)
-# installs the header-only library and says so.
 if ((with_c)) && [[ ! -f "$root/scripts/install_c.sh" ]]; then
-  echo "install.sh: note: $root/scripts/install_c.sh not found; the C API is not installed" \
-    "(--no-c silences this)" >&2
-  with_c=0
+  echo "error: $root/scripts/install_c.sh not found; install it beside install.sh, or pass" \
+    "--no-c for the header-only library alone" >&2
+  exit 1
 fi
 if ((with_c)); then
   bash "$root/scripts/install_c.sh" --prefix "$prefix" --libdir "$prefix/lib" \

@@ -10,11 +10,8 @@ set -euo pipefail
 
 root=${TEST_SRCDIR:-}/${TEST_WORKSPACE:-}
 [[ -x "$root/scripts/install.sh" ]] || root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/pagefrag-install.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-
-bash "$root/scripts/install.sh" --prefix "$work/prefix" --no-c >/dev/null
-export PKG_CONFIG_PATH=$work/prefix/share/pkgconfig
+source "$root/tests/support/outside_build.sh"
+outside_build_setup install
 
 want_version=$(sed -nE 's/^#define PAGEFRAG_VERSION_STRING "([^"]+)"/\1/p' \
   "$root/include/pagefrag/version.h")

@@ -3,8 +3,9 @@
 # (tests/*/pkg_config_build_test.sh). The test sets `root` (the source tree)
 # first, then:
 #   outside_build_setup NAME   a scratch directory $work (removed on exit),
-#                              pagefrag installed to $work/prefix with
-#                              scripts/install.sh, PKG_CONFIG_PATH set;
+#                              pagefrag's C++ library installed to
+#                              $work/prefix (scripts/install.sh --no-c),
+#                              PKG_CONFIG_PATH set;
 #   fail MESSAGE               prints "FAIL: MESSAGE" and exits 1;
 #   require_public_headers FILE...
 #                              fails when FILE includes a pagefrag internal/
@@ -21,7 +22,7 @@ outside_build_setup() {  # name
   work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/pagefrag-$1.XXXXXX")
   # shellcheck disable=SC2064  # $work is fixed now
   trap "rm -rf '$work'" EXIT
-  bash "$root/scripts/install.sh" --prefix "$work/prefix" >/dev/null
+  bash "$root/scripts/install.sh" --prefix "$work/prefix" --no-c >/dev/null
   export PKG_CONFIG_PATH=$work/prefix/share/pkgconfig
 }
 
