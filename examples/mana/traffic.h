@@ -14,6 +14,7 @@
 
 // queue.h names pagefrag::MockDma without including it: include it first.
 // clang-format off
+#include "pagefrag/dma/coherent_dma.h"
 #include "pagefrag/dma/mock_dma.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "examples/mana/frame.h"
@@ -23,8 +24,13 @@
 
 namespace mana::demo {
 
-using Device = sim::SimDevice<pagefrag::MockDma>;
-using Port = ManaPort<pagefrag::HeapProvider, pagefrag::MockDma, Device>;
+// The demo runs over either DMA backend (--dma): MockDma (strict, bounce)
+// checks every sync, CoherentDma is what coherent x86 hardware does. The
+// generator, verifier and reports are compiled for both (traffic.cc).
+template <class Dma>
+using DeviceOf = sim::SimDevice<Dma>;
+template <class Dma>
+using PortOf = ManaPort<pagefrag::HeapProvider, Dma, DeviceOf<Dma>>;
 
 inline constexpr std::uint32_t kMinFrame = 60;
 inline constexpr std::uint32_t kXdpTagLen = 16;  // what the pass program pushes
@@ -61,7 +67,8 @@ struct Verifier {
   // The sink the port hands received frames to (poller threads).
   PacketSink sink();
   // Checks every frame the device puts on the wire (XDP TX / REDIRECT).
-  void watch_wire(Device& dev);
+  template <class Dma>
+  void watch_wire(DeviceOf<Dma>& dev);
 
   std::uint64_t seed;
   std::atomic<std::uint64_t> verified_sink{0};
@@ -78,11 +85,17 @@ struct Totals {
   std::uint64_t dropped = 0;
   std::vector<std::pair<std::string, std::uint64_t>> drops;
   double seconds = 0;
+  // CPU time of the whole process (generator, device, pollers, verifier,
+  // control thread) over the same span: what the run cost, whatever else the
+  // machine was running.
+  double cpu_seconds = 0;
 };
-Totals account(const Port& port, const Device& dev);
+template <class Dma>
+Totals account(const PortOf<Dma>& port, const DeviceOf<Dma>& dev);
 
 // Runs the generator (this thread) and the control thread (reconfigurations,
 // progress lines on stderr) until every offered frame is accounted for.
-Totals run_traffic(Port& port, Device& dev, const TrafficConfig& c);
+template <class Dma>
+Totals run_traffic(PortOf<Dma>& port, DeviceOf<Dma>& dev, const TrafficConfig& c);
 
 }  // namespace mana::demo
