@@ -404,8 +404,8 @@ class ManaPort {
 
   static constexpr std::uint64_t kFenceSpins = 1u << 20;
   static constexpr std::uint32_t kIdleSpins = 16;
-  static constexpr std::chrono::microseconds kIdleSleepStep{5};
-  static constexpr std::chrono::microseconds kIdleSleepMax{100};
+  static constexpr std::chrono::microseconds kIdleSleepStep{20};
+  static constexpr std::chrono::microseconds kIdleSleepMax{500};
 
   Provider provider_;
   Dma dma_;
