@@ -234,10 +234,10 @@ void finish(Port& port, const Device& dev, const Verifier& ver, RunResult& r) {
   r.tx_errors = dev.counters().tx_faults.load();
   r.truncated = dev.counters().frames_truncated.load();
   r.tx_frames = dev.counters().tx_frames.load();
-  r.verified_sink = ver.verified_sink.load();
-  r.verified_wire = ver.verified_wire.load();
-  r.corrupt = ver.corrupt.load();
-  r.tagged = ver.tagged.load();
+  r.verified_sink = ver.verified_sink();
+  r.verified_wire = ver.verified_wire();
+  r.corrupt = ver.corrupt();
+  r.tagged = ver.tagged();
 }
 
 int print_report(const Config& c, const RunResult& r) {

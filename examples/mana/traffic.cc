@@ -177,8 +177,9 @@ XdpProgram make_program(XdpMode mode, std::uint32_t queues) {
 
 PacketSink Verifier::sink() {
   return [this](const RxPacket& p) {
-    if (frame::frame_ok(p.data, p.len, seed)) {
-      verified_sink.fetch_add(1, std::memory_order_relaxed);
+    Counts& c = shard(sink_, p.queue);
+    if (frame::frame_ok(p.data, p.len, seed_)) {
+      c.ok.add();
       return;
     }
     // The pass program pushed a tag into the headroom.
@@ -188,20 +189,21 @@ PacketSink Verifier::sink() {
       return t;
     }();
     if (p.len > kXdpTagLen && std::memcmp(p.data, kTag.data(), kXdpTagLen) == 0 &&
-        frame::frame_ok(p.data + kXdpTagLen, p.len - kXdpTagLen, seed)) {
-      verified_sink.fetch_add(1, std::memory_order_relaxed);
-      tagged.fetch_add(1, std::memory_order_relaxed);
+        frame::frame_ok(p.data + kXdpTagLen, p.len - kXdpTagLen, seed_)) {
+      c.ok.add();
+      c.tagged.add();
       return;
     }
-    corrupt.fetch_add(1, std::memory_order_relaxed);
+    c.bad.add();
   };
 }
 
 template <class Dma>
 void Verifier::watch_wire(DeviceOf<Dma>& dev) {
-  dev.set_wire([this](std::uint32_t, std::span<const std::byte> f) {
-    const bool ok = frame::frame_ok(f.data(), static_cast<std::uint32_t>(f.size()), seed);
-    (ok ? verified_wire : corrupt).fetch_add(1, std::memory_order_relaxed);
+  dev.set_wire([this](std::uint32_t q, std::span<const std::byte> f) {
+    const bool ok = frame::frame_ok(f.data(), static_cast<std::uint32_t>(f.size()), seed_);
+    Counts& c = shard(wire_, q);
+    (ok ? c.ok : c.bad).add();
   });
 }
 
