@@ -121,6 +121,7 @@ class DemoTest(unittest.TestCase):
         self.assertEqual(r["demo_e2e_vs_driver_1500"]["cpu_ns_median"], 2.0)
         self.assertIsNone(r["demo_e2e_vs_driver_64"]["value"])
         self.assertEqual(r["demo_queue_scaling_4_vs_1"]["value"], 1.0)
+        self.assertEqual(r["demo_cpu_vs_driver_1500"]["per_round"], [1 / 60, 2 / 50, 3 / 50])
 
     def test_a_failed_run_is_an_error(self):
         line = {"e2e_ns_per_packet": 1, "driver_ns_per_packet": 1, "cpu_ns_per_packet": 1,
