@@ -173,8 +173,10 @@ class ManaQueue {
     const std::uint64_t t0 = PollClock::now();
     sink_ticks_ = 0;
     const std::uint32_t done = poll_untimed(budget);
-    if (done != 0) {
-      const std::uint64_t ticks = PollClock::now() - t0 - sink_ticks_;
+    const std::uint64_t elapsed = PollClock::now() - t0;
+    // (A poll that migrated between CPUs whose counters disagree is skipped.)
+    if (done != 0 && elapsed >= sink_ticks_ && elapsed < (std::uint64_t{1} << 40)) {
+      const std::uint64_t ticks = elapsed - sink_ticks_;
       stats_->rx_poll_ns.add(static_cast<std::uint64_t>(static_cast<double>(ticks) * ns_per_tick_));
     }
     return done;
