@@ -160,6 +160,72 @@ def rx_suite(packets: int, quick_packets: int) -> Suite:
                                 "on main")
 
 
+# The demo against its own driver (issue 13 item 8): mana_driver over
+# CoherentDma, every payload byte verified, reporting end-to-end ns per packet
+# (wall time / packets), the driver's own ns per packet (time inside its busy
+# polls, device and sink excluded) and the process's CPU ns per packet.
+DEMO_SIZES = ("1500", "64")
+DEMO_QUEUES = (1, 4)
+
+
+def demo_invocation(size: str, queues: int, packets: int) -> Invocation:
+    return Invocation(
+        ["--page-size=4096", "--mtu=1500", f"--packet-size={size}", f"--queues={queues}",
+         "--queue-size=1024", "--policy=kernel", "--dma=coherent", f"--packets={packets}",
+         "--seed=1", "--json"],
+        label=f"size:{size}/queues:{queues}")
+
+
+def parse_demo(_out_file: Path, stdout: str) -> dict[str, float]:
+    line = json.loads(stdout.strip().splitlines()[-1])
+    if line.get("result") != "PASS":
+        raise RuntimeError(f"demo: mana_driver did not pass: {line}")
+    return {"e2e_ns": float(line["e2e_ns_per_packet"]),
+            "driver_ns": float(line["driver_ns_per_packet"]),
+            "cpu_ns": float(line["cpu_ns_per_packet"]),
+            "pps": float(line["mpps"]) * 1e6}
+
+
+def demo_suite(packets: int, quick_packets: int) -> Suite:
+    cases = [(size, 1) for size in DEMO_SIZES] + [("1500", 4)]
+    return Suite(name="demo", binary="examples/mana/mana_driver",
+                 full=[demo_invocation(size, q, packets) for size, q in cases],
+                 quick=[demo_invocation(size, q, quick_packets) for size, q in cases],
+                 out_flags=[], parse=parse_demo)
+
+
+def demo_ratios(samples: dict[str, list[float]], missing: dict[str, str]) -> dict[str, dict]:
+    """demo_e2e_vs_driver_{1500,64}: end-to-end ns per packet / the driver's
+    own ns per packet of the same run (one queue); demo_queue_scaling_4_vs_1:
+    packets/s of 4 queues / 1 queue at 1500 bytes. Medians of the rounds."""
+    out: dict[str, dict] = {}
+
+    def ratio(key, ours, base, target, what):
+        out[key] = compute_ratio(Ratio(key, "demo:" + ours, "demo:" + base, target, what,
+                                       speedup=key.endswith("scaling_4_vs_1")),
+                                 samples, missing)
+        cpu = "demo:" + ours.replace("e2e_ns", "cpu_ns")
+        if cpu != "demo:" + ours and cpu in samples:
+            out[key]["cpu_ns_median"] = statistics.median(samples[cpu])
+    for size, target in (("1500", "<= 10"), ("64", "<= 5")):
+        ratio(f"demo_e2e_vs_driver_{size}", f"e2e_ns/size:{size}/queues:1",
+              f"driver_ns/size:{size}/queues:1", target,
+              f"mana_driver end-to-end ns/packet (wall) / the driver's own ns/packet (inside "
+              f"poll, device and sink excluded); CoherentDma, one queue, {size}-byte packets, "
+              f"every payload byte verified")
+        # The same with the process's CPU time instead of wall time: what the
+        # generator, device, driver and verifier cost together, which the
+        # load of a shared machine inflates much less than wall time.
+        ratio(f"demo_cpu_vs_driver_{size}", f"cpu_ns/size:{size}/queues:1",
+              f"driver_ns/size:{size}/queues:1", "reported",
+              f"mana_driver CPU ns/packet of the whole process / the driver's own ns/packet; "
+              f"the same runs as demo_e2e_vs_driver_{size}")
+    ratio("demo_queue_scaling_4_vs_1", "pps/size:1500/queues:4", "pps/size:1500/queues:1",
+          ">= 0.9", "mana_driver packets/s with 4 queues vs 1 on this 2-CPU machine "
+          "(CoherentDma, 1500-byte packets; generator, device and verifier in the same process)")
+    return out
+
+
 # The benchmarks each ratio needs; --quick runs only these.
 DPDK_GET_PUT = "BM_DpdkMempoolGetPut/stride:1856/live:1024"
 DPDK_HANDOFF = "BM_DpdkRingHandoff32/stride:1856/real_time"
@@ -186,6 +252,7 @@ SUITES: list[Suite] = [
                  quick_filter="BM_RxDriver",
                  min_time=0.2),
     rx_suite(packets=50_000, quick_packets=20_000),
+    demo_suite(packets=500_000, quick_packets=100_000),
     Suite(name="kernel", binary="bench/kernel_anchors",
           full=[Invocation(["--loops=10000000"])], quick=[Invocation(["--loops=1000000"])],
           out_flags=[], parse=parse_last_json),
@@ -549,8 +616,6 @@ def instruction_keys(worst: dict) -> dict[str, dict]:
 # Keys of issue 13 this tree cannot measure yet: key -> (target, why null).
 PENDING: dict[str, tuple[str, str]] = {
     "frag_bulk_vs_dpdk_bulk": ("<= 1.0", "bulk fragment alloc (alloc_frags) is not on this branch"),
-    "demo_e2e_vs_driver_1500": ("<= 10", "mana_driver has no --dma=coherent / driver ns yet"),
-    "demo_e2e_vs_driver_64": ("<= 5", "mana_driver has no --dma=coherent / driver ns yet"),
 }
 
 
@@ -564,6 +629,92 @@ def cross_thread_worst_round(ratios: dict) -> dict:
     else:
         out["why_null"] = r.get("why_null", "not measured")
     return out
+
+
+# --------------------------------------------------------------------------
+# DPDK's own mempool_perf_autotest (dpdk-test, package dpdk-dev): a reference
+# nobody here wrote, full runs only
+# --------------------------------------------------------------------------
+
+DPDK_TEST = Path("/usr/bin/dpdk-test")
+AUTOTEST_SHIM = "bench/libpagefrag_dpdk_autotest_shim.so"
+# Each autotest line runs 5 s / AUTOTEST_SCALE (see bench/dpdk_autotest_shim.cc).
+AUTOTEST_SCALE = 50
+AUTOTEST_LINE = re.compile(
+    r"mempool_autotest cache=(?P<cache>\d+) cores=(?P<cores>\d+) n_get_bulk=(?P<get>\d+) "
+    r"n_put_bulk=(?P<put>\d+) n_keep=(?P<keep>\d+) constant_n=(?P<const>\d+) "
+    r"rate_persec=(?P<rate>\d+)")
+AUTOTEST_KEEPS = (32, 128, 512)
+
+
+def dpdk_autotest(root: Path, samples: dict[str, list[float]], log) -> dict:
+    """The documented subset of DPDK 22.11's mempool_perf_autotest: one core,
+    the per-lcore mempool cache (the autotest's cache is
+    RTE_MEMPOOL_CACHE_MAX_SIZE = 512 objects: it has no 256 line), get and put
+    bulks of 32, n_keep 32, 128 and 512, with and without compile-time
+    constant bulk sizes. Runs dpdk-test on lcore 0 with the shim, reads lines
+    until the subset's six have printed (they follow the cache-less sections),
+    then stops it. Value: ns per object (get + put) for n_keep=512,
+    non-constant bulk sizes, beside our own reimplementation of the same
+    get_bulk/put_bulk loop (dpdk:BM_DpdkMempoolBulk32)."""
+    what = ("DPDK 22.11 dpdk-test mempool_perf_autotest, 1 core, mempool cache (512), bulk "
+            "get/put 32, n_keep 512: ns per object (1e9 / rate_persec)")
+    result = {"target": "reported", "value": None, "what": what}
+    shim = root / AUTOTEST_SHIM
+    if not DPDK_TEST.exists():
+        result["why_null"] = "dpdk-test is not installed (Debian package dpdk-dev)"
+        return result
+    if not shim.exists():
+        result["why_null"] = f"{AUTOTEST_SHIM} is not built"
+        return result
+    env = {**os.environ, "LD_PRELOAD": str(shim), "PAGEFRAG_DPDK_HZ_SCALE": str(AUTOTEST_SCALE),
+           "DPDK_TEST": "mempool_perf_autotest"}
+    cmd = [str(DPDK_TEST), "-l", "0", "--no-huge", "--no-pci", "--no-telemetry", "-m", "512",
+           "--no-shconf", "--log-level=error"]
+    lines: dict[tuple[int, int], float] = {}  # (n_keep, constant_n) -> ns per object
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL, text=True, env=env)
+    except OSError as e:
+        result["why_null"] = f"dpdk-test could not start: {e}"
+        return result
+    try:
+        for raw in proc.stdout:  # type: ignore[union-attr]
+            m = AUTOTEST_LINE.search(raw)
+            if m is None or int(m["cache"]) == 0 or int(m["cores"]) != 1:
+                continue
+            if int(m["get"]) != 32 or int(m["put"]) != 32:
+                continue
+            rate = int(m["rate"]) * AUTOTEST_SCALE
+            lines.setdefault((int(m["keep"]), int(m["const"])), 1e9 / rate if rate else 0.0)
+            if len(lines) == 2 * len(AUTOTEST_KEEPS) or time.monotonic() - started > 1800:
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+    log(f"dpdk-test mempool_perf_autotest subset: {len(lines)} lines in "
+        f"{time.monotonic() - started:.0f} s")
+    if (512, 0) not in lines:
+        result["why_null"] = ("dpdk-test printed no line of the subset (one core, cache, bulk 32, "
+                              "n_keep 512): it failed to start or was stopped")
+        return result
+    result.update(value=lines[(512, 0)], met=True,
+                  lines={f"n_keep:{k}/constant_n:{c}": v for (k, c), v in sorted(lines.items())},
+                  scale=AUTOTEST_SCALE)
+    ours = "dpdk:BM_DpdkMempoolBulk32/stride:2048/live:64"
+    frag = "pagefrag:BM_FragOwner/stride:2048/live:64"
+    result["beside"] = {m: statistics.median(samples[m]) for m in (ours, frag) if m in samples}
+    return result
+
+
+def print_autotest(values: dict) -> None:
+    """The autotest's subset lines and what they sit beside (full runs)."""
+    r = values.get("dpdk_mempool_autotest_bulk32_ns", {})
+    for name, ns in r.get("lines", {}).items():
+        print(f"    dpdk-test mempool_perf_autotest {name}: {ns:.3f} ns/object")
+    for name, ns in r.get("beside", {}).items():
+        print(f"    beside {name}: {ns:.3f} ns/object")
 
 
 # --------------------------------------------------------------------------
@@ -736,13 +887,19 @@ def main(argv: list[str]) -> int:
     ratios.update(worst)
     ratios.update(instruction_keys(worst))
     ratios["cross_thread_worst_round"] = cross_thread_worst_round(ratios)
+    ratios.update(demo_ratios(samples, missing))
+    values["dpdk_mempool_autotest_bulk32_ns"] = (
+        {"target": "reported", "value": None, "why_null": "full runs only (not --quick)"}
+        if args.quick else dpdk_autotest(root, samples, log))
     for key, (target, why) in PENDING.items():
         ratios[key] = {"target": target, "value": None, "why_null": why, "what": key}
     if args.json:
         with contextlib.redirect_stdout(sys.stderr):
             print_table(samples, ratios, values, missing)
+            print_autotest(values)
     else:
         print_table(samples, ratios, values, missing)
+        print_autotest(values)
     if args.out:
         doc = {"machine": machine_info(),
                "method": {"rounds": args.rounds, "quick": args.quick,

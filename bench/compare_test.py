@@ -102,5 +102,42 @@ class ParseRxTest(unittest.TestCase):
         self.assertEqual(got, {"pps": 1250000.0, "queue_bytes": 1966080.0})
 
 
+class DemoTest(unittest.TestCase):
+    def test_parse_and_ratios_per_round(self):
+        line = {"e2e_ns_per_packet": 300.0, "driver_ns_per_packet": 60.0,
+                "cpu_ns_per_packet": 200.0, "mpps": 3.0, "result": "PASS"}
+        got = compare.parse_demo(Path("/nonexistent"), "report\n" + json.dumps(line) + "\n")
+        self.assertEqual(got, {"e2e_ns": 300.0, "driver_ns": 60.0, "cpu_ns": 200.0,
+                               "pps": 3e6})
+        samples = {"demo:e2e_ns/size:1500/queues:1": [300.0, 400.0, 500.0],
+                   "demo:driver_ns/size:1500/queues:1": [60.0, 50.0, 50.0],
+                   "demo:cpu_ns/size:1500/queues:1": [1.0, 2.0, 3.0],
+                   "demo:pps/size:1500/queues:4": [2.0, 2.0, 2.0],
+                   "demo:pps/size:1500/queues:1": [4.0, 2.0, 1.0]}
+        r = compare.demo_ratios(samples, {})
+        self.assertEqual(r["demo_e2e_vs_driver_1500"]["per_round"], [5.0, 8.0, 10.0])
+        self.assertEqual(r["demo_e2e_vs_driver_1500"]["value"], 8.0)
+        self.assertTrue(r["demo_e2e_vs_driver_1500"]["met"])
+        self.assertEqual(r["demo_e2e_vs_driver_1500"]["cpu_ns_median"], 2.0)
+        self.assertIsNone(r["demo_e2e_vs_driver_64"]["value"])
+        self.assertEqual(r["demo_queue_scaling_4_vs_1"]["value"], 1.0)
+        self.assertEqual(r["demo_cpu_vs_driver_1500"]["per_round"], [1 / 60, 2 / 50, 3 / 50])
+
+    def test_a_failed_run_is_an_error(self):
+        line = {"e2e_ns_per_packet": 1, "driver_ns_per_packet": 1, "cpu_ns_per_packet": 1,
+                "mpps": 1, "result": "FAIL"}
+        with self.assertRaises(RuntimeError):
+            compare.parse_demo(Path("/nonexistent"), json.dumps(line))
+
+
+class AutotestLineTest(unittest.TestCase):
+    def test_dpdk_test_line(self):
+        m = compare.AUTOTEST_LINE.search(
+            "mempool_autotest cache=512 cores=1 n_get_bulk=32 n_put_bulk=32 n_keep=512 "
+            "constant_n=0 rate_persec=15676211\n")
+        self.assertEqual((m["cache"], m["cores"], m["get"], m["put"], m["keep"], m["const"],
+                          m["rate"]), ("512", "1", "32", "32", "512", "0", "15676211"))
+
+
 if __name__ == "__main__":
     unittest.main()

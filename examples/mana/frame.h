@@ -5,18 +5,23 @@
 // A frame of `len` bytes (len >= kFrameHeaderBytes) is
 //   [0, 8)   sequence number        [8, 12)  length
 //   [12, 16) check word of (seed, seq, len)
-//   [16, len) pattern words keyed by (seed, seq): word k = key ^ (k * kStep)
-// Every payload word depends on the sequence number, so a stale buffer (a
-// frame of another sequence number, or of the same one sent under another
-// seed) cannot pass, and a frame cut short or lengthened fails the length and
-// check words. Generation and verification go a 64-bit word at a time
-// (memcpy in, compare words), not byte by byte.
+//   [16, len - 8)  payload: a window of the seed's Pattern (random bytes)
+//                  starting at a word offset keyed by (seed, seq)
+//   [len - 8, len) trailer: the word pattern_key(seed, seq) (its first bytes
+//                  only when len < 24, starting at byte 16)
+// Generation and verification are memcpy and memcmp against the pattern
+// (word-wide, vectorised by the C library), never byte loops. A stale buffer
+// cannot pass: the window offset is a bijection of seq modulo kWindows, so
+// frames fewer than kWindows (16384) sequence numbers apart never share a
+// payload, and the trailer is keyed by the whole sequence number and seed;
+// a frame cut short or lengthened fails the length and check words.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -44,7 +49,51 @@ constexpr std::uint32_t check_word(std::uint64_t seed, std::uint64_t seq,
   return static_cast<std::uint32_t>(mix64(pattern_key(seed, seq) ^ len) >> 32);
 }
 
-// Writes the frame (seed, seq) into all of `out` (out.size() is its length).
+// The random bytes payloads are windows of, one per seed: kWindows word
+// offsets plus room for the largest frame. Built once per seed and thread
+// (pattern_for), so generating and checking a frame reads it in cache.
+class Pattern {
+ public:
+  static constexpr std::uint32_t kWindows = 16384;  // a power of two
+  static constexpr std::size_t kMaxPayload = 65536;
+
+  explicit Pattern(std::uint64_t seed) : seed_(seed), bytes_(kWindows * 8 + kMaxPayload) {
+    const std::uint64_t base = mix64(seed ^ 0x5041545445524Eull);  // "PATTERN"
+    for (std::size_t i = 0; i < bytes_.size() / 8; ++i) {
+      const std::uint64_t w = mix64(base + i * kStep);
+      std::memcpy(bytes_.data() + 8 * i, &w, 8);
+    }
+  }
+
+  std::uint64_t seed() const noexcept { return seed_; }
+  // The payload of frame `seq`: kMaxPayload bytes from here are readable.
+  const std::byte* payload(std::uint64_t seq) const noexcept {
+    // An odd multiplier is a bijection modulo a power of two.
+    const std::uint64_t w = (seq * kStep + mix64(seed_)) & (kWindows - 1);
+    return bytes_.data() + 8 * w;
+  }
+
+ private:
+  std::uint64_t seed_;
+  std::vector<std::byte> bytes_;
+};
+
+// This thread's pattern for `seed` (rebuilt when the seed changes).
+inline const Pattern& pattern_for(std::uint64_t seed) {
+  thread_local std::unique_ptr<Pattern> p;
+  if (p == nullptr || p->seed() != seed) p = std::make_unique<Pattern>(seed);
+  return *p;
+}
+
+namespace internal {
+// Where the trailer starts and how long it is.
+constexpr std::uint32_t trailer_start(std::uint32_t len) noexcept {
+  return len >= kFrameHeaderBytes + 8 ? len - 8 : kFrameHeaderBytes;
+}
+}  // namespace internal
+
+// Writes the frame (seed, seq) into all of `out` (out.size() is its length,
+// at most kFrameHeaderBytes + Pattern::kMaxPayload).
 inline void write_frame(std::span<std::byte> out, std::uint64_t seed, std::uint64_t seq) noexcept {
   const auto len = static_cast<std::uint32_t>(out.size());
   if (len < kFrameHeaderBytes) return;
@@ -53,17 +102,10 @@ inline void write_frame(std::span<std::byte> out, std::uint64_t seed, std::uint6
   std::memcpy(p, &seq, 8);
   std::memcpy(p + 8, &len, 4);
   std::memcpy(p + 12, &check, 4);
+  const std::uint32_t tail = internal::trailer_start(len);
+  std::memcpy(p + kFrameHeaderBytes, pattern_for(seed).payload(seq), tail - kFrameHeaderBytes);
   const std::uint64_t key = pattern_key(seed, seq);
-  std::uint32_t off = kFrameHeaderBytes;
-  std::uint64_t k = 0;
-  for (; off + 8 <= len; off += 8, ++k) {
-    const std::uint64_t w = key ^ (k * kStep);
-    std::memcpy(p + off, &w, 8);
-  }
-  if (off < len) {
-    const std::uint64_t w = key ^ (k * kStep);
-    std::memcpy(p + off, &w, len - off);
-  }
+  std::memcpy(p + tail, &key, len - tail);
 }
 
 inline std::vector<std::byte> make_frame(std::uint64_t seed, std::uint64_t seq, std::uint32_t len) {
@@ -76,26 +118,20 @@ inline std::vector<std::byte> make_frame(std::uint64_t seed, std::uint64_t seq, 
 // `seed`; its sequence number goes to *seq_out.
 inline bool frame_ok(const std::byte* p, std::uint32_t len, std::uint64_t seed,
                      std::uint64_t* seq_out = nullptr) noexcept {
-  if (len < kFrameHeaderBytes) return false;
+  if (len < kFrameHeaderBytes || len > kFrameHeaderBytes + Pattern::kMaxPayload) return false;
   std::uint64_t seq = 0;
   std::uint32_t flen = 0, check = 0;
   std::memcpy(&seq, p, 8);
   std::memcpy(&flen, p + 8, 4);
   std::memcpy(&check, p + 12, 4);
   if (flen != len || check != check_word(seed, seq, len)) return false;
+  const std::uint32_t tail = internal::trailer_start(len);
   const std::uint64_t key = pattern_key(seed, seq);
-  std::uint32_t off = kFrameHeaderBytes;
-  std::uint64_t k = 0, diff = 0;
-  for (; off + 8 <= len; off += 8, ++k) {
-    std::uint64_t got = 0;
-    std::memcpy(&got, p + off, 8);
-    diff |= got ^ (key ^ (k * kStep));
+  if (std::memcmp(p + tail, &key, len - tail) != 0) return false;
+  if (std::memcmp(p + kFrameHeaderBytes, pattern_for(seed).payload(seq),
+                  tail - kFrameHeaderBytes) != 0) {
+    return false;
   }
-  if (off < len) {
-    const std::uint64_t want = key ^ (k * kStep);
-    diff |= static_cast<std::uint64_t>(std::memcmp(p + off, &want, len - off) != 0);
-  }
-  if (diff != 0) return false;
   if (seq_out != nullptr) *seq_out = seq;
   return true;
 }

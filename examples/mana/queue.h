@@ -51,6 +51,7 @@
 #include "examples/mana/device.h"
 #include "examples/mana/fault.h"
 #include "examples/mana/gdma.h"
+#include "examples/mana/poll_clock.h"
 #include "examples/mana/stats.h"
 #include "examples/mana/xdp.h"
 #include "pagefrag/base/check.h"
@@ -105,6 +106,9 @@ struct QueueEnv {
   const XdpProgram* xdp = nullptr;   // nullptr: no program attached
   bool testing_skip_sync_for_cpu = false;
   const PacketBatchSink* batch_sink = nullptr;  // once per poll; preferred over sink
+  // Time every poll that finds work (rx_poll_ns: the poll minus the sink
+  // call) with PollClock; off: no clock is read.
+  bool time_polls = false;
 };
 
 // The shape of one queue: its buffer configuration and ring sizes.
@@ -157,6 +161,28 @@ class ManaQueue {
   // (kRxBatch at most per call); the per-poll counters are published once,
   // after it.
   std::uint32_t poll(std::uint32_t budget) {
+    if (PAGEFRAG_UNLIKELY(env_.time_polls)) return timed_poll(budget);
+    return poll_untimed(budget);
+  }
+
+  // ----- (the two poll bodies) -----
+ private:
+  // poll() with the clock read around it: rx_poll_ns gains the poll's time
+  // minus the sink's, when the poll found work.
+  std::uint32_t timed_poll(std::uint32_t budget) {
+    const std::uint64_t t0 = PollClock::now();
+    sink_ticks_ = 0;
+    const std::uint32_t done = poll_untimed(budget);
+    const std::uint64_t elapsed = PollClock::now() - t0;
+    // (A poll that migrated between CPUs whose counters disagree is skipped.)
+    if (done != 0 && elapsed >= sink_ticks_ && elapsed < (std::uint64_t{1} << 40)) {
+      const std::uint64_t ticks = elapsed - sink_ticks_;
+      stats_->rx_poll_ns.add(static_cast<std::uint64_t>(static_cast<double>(ticks) * ns_per_tick_));
+    }
+    return done;
+  }
+
+  std::uint32_t poll_untimed(std::uint32_t budget) {
     poll_tx();
     const bool fast = env_.xdp == nullptr && !inject_armed(env_.injector);
     std::uint32_t done = 0;
@@ -190,9 +216,11 @@ class ManaQueue {
       env_.injector->count_hits(FaultPoint::kRxRefill, unarmed_refills_);
       unarmed_refills_ = 0;
     }
+    if (done != 0) stats_->rx_busy_polls.add();
     return done;
   }
 
+ public:
   // Any thread. Posts a frame held in `page` (a buffer of queue `home`) on
   // this queue's TX ring; the frame is [iova, iova + len). False when the
   // ring is full (the caller still owns the buffer).
@@ -292,7 +320,8 @@ class ManaQueue {
         stats_(stats),
         mem_key_(env.device->mem_key()),
         buffer_size_(shape.cfg.one_per_block() ? static_cast<std::uint32_t>(shape.cfg.block_bytes())
-                                               : shape.cfg.alloc_size) {}
+                                               : shape.cfg.alloc_size),
+        ns_per_tick_(env.time_polls ? PollClock::ns_per_tick() : 0.0) {}
 
   static absl::Status alloc_error(std::string_view what, std::uint32_t index) {
     return absl::ResourceExhaustedError(fmt::format(
@@ -400,7 +429,7 @@ class ManaQueue {
         return rx_packet(ppi, load_word(cqe, offsetof(RxCompOob, flags))) ? 1 : 0;
       }
       case static_cast<std::uint32_t>(CqeType::kRxCoalesced4): {
-        stats_->rx_coalesced.add();
+        stats_->rx_coalesced_cqes.add();
         RxCompOob oob;
         std::memcpy(&oob, cqe.data, sizeof(oob));
         return rx_coalesced(oob);
@@ -535,7 +564,7 @@ class ManaQueue {
   // Drops the packet in the current slot: its buffer is re-posted unchanged
   // (never synced, never read).
   void drop_slot(DropReason why) {
-    stats_->drops[static_cast<std::size_t>(why)].add();
+    stats_->drop(why).add();
     post_slot(slot_index());
     ++rx_done_;
   }
@@ -596,11 +625,13 @@ class ManaQueue {
     const std::uint32_t n = batch_n_;
     if (n == 0) return;
     const std::span<const RxPacket> packets(batch_.data(), n);
+    const std::uint64_t t0 = env_.time_polls ? PollClock::now() : 0;
     if (env_.batch_sink != nullptr && *env_.batch_sink) {
       (*env_.batch_sink)(packets);
     } else if (env_.sink != nullptr && *env_.sink) {
       for (const RxPacket& p : packets) (*env_.sink)(p);
     }
+    if (env_.time_polls) sink_ticks_ += PollClock::now() - t0;
     for (std::uint32_t i = 0; i < n; ++i) frags_->free_frag(batch_pages_[i]);
     batch_n_ = 0;
   }
@@ -657,7 +688,7 @@ class ManaQueue {
   }
 
   bool xdp_drop(const RxSlot& buf, DropReason why) {
-    stats_->drops[static_cast<std::size_t>(why)].add();
+    stats_->drop(why).add();
     frags_->free_frag(buf.page);
     return false;
   }
@@ -695,8 +726,10 @@ class ManaQueue {
   QueueShape shape_;
   QueueStats* stats_;
   QueueLookup lookup_;
-  std::uint32_t mem_key_;      // the device's memory key, for every SGE
-  std::uint32_t buffer_size_;  // bytes asked of the fragment allocator per buffer
+  std::uint32_t mem_key_;         // the device's memory key, for every SGE
+  std::uint32_t buffer_size_;     // bytes asked of the fragment allocator per buffer
+  double ns_per_tick_;            // PollClock's, when env_.time_polls
+  std::uint64_t sink_ticks_ = 0;  // PollClock ticks in the sink during this poll
 
   // RX, owner thread.
   PoolHandle pool_;

@@ -20,7 +20,31 @@ double truesize_per_packet(const RunResult& r) {
   return n != 0 ? static_cast<double>(r.truesize_sum) / static_cast<double>(n) : 0;
 }
 
+// "name":value for every port counter, in list order.
+std::string counters_json(const PortTotals& t) {
+  std::string out;
+  for (const pagefrag::CounterValue& v : pagefrag::counter_table(t)) {
+    fmt::format_to(std::back_inserter(out), "{}\"{}\":{}", out.empty() ? "" : ",", v.name, v.value);
+  }
+  return out;
+}
+
 }  // namespace
+
+double driver_ns_per_packet(const RunResult& r) {
+  const std::uint64_t n = r.counters.rx_packets;
+  return n != 0 ? static_cast<double>(r.counters.rx_poll_ns) / static_cast<double>(n) : 0;
+}
+
+double e2e_ns_per_packet(const RunResult& r) {
+  const std::uint64_t n = r.totals.received;
+  return n != 0 ? r.totals.seconds * 1e9 / static_cast<double>(n) : 0;
+}
+
+double cpu_ns_per_packet(const RunResult& r) {
+  const std::uint64_t n = r.totals.received;
+  return n != 0 ? r.totals.cpu_seconds * 1e9 / static_cast<double>(n) : 0;
+}
 
 bool balanced(const RunResult& r) { return r.totals.sent == r.totals.received + r.totals.dropped; }
 
@@ -67,7 +91,11 @@ std::string text_report(const RunShape& s, const RunResult& r) {
       fmt::format("{} ok, {} failed", r.reconfigurations, r.failed_reconfigurations));
   row("device", fmt::format("{} corrupted CQEs, {} truncated, {} DMA faults, {} TX frames",
                             r.corrupted_cqes, r.truncated, r.dma_faults, r.tx_frames));
-  row("throughput", fmt::format("{:.3f} Mpps over {:.2f} s", mpps(r), t.seconds));
+  row("throughput", fmt::format("{:.3f} Mpps over {:.2f} s ({:.1f} ns per packet end to end)",
+                                mpps(r), t.seconds, e2e_ns_per_packet(r)));
+  row("driver time", fmt::format("{:.1f} ns per packet inside poll (device and sink excluded)",
+                                 driver_ns_per_packet(r)));
+  row("process CPU time", fmt::format("{:.1f} ns per packet (all threads)", cpu_ns_per_packet(r)));
   row("result", passed(r) ? "PASS" : "FAIL");
   return out;
 }
@@ -87,13 +115,17 @@ std::string json_report(const RunShape& s, const RunResult& r) {
       "\"failed_reconfigurations\":{},\"mpps\":{:.4f},\"seconds\":{:.3f},\"page_size\":{},"
       "\"mtu\":{},\"queues\":{},\"queue_size\":{},\"policy\":\"{}\",\"xdp\":\"{}\",\"dma\":\"{}\","
       "\"final_kind\":\"{}\",\"corrupted_cqes\":{},\"truncated\":{},\"tx_frames\":{},"
+      "\"driver_ns_per_packet\":{:.2f},\"e2e_ns_per_packet\":{:.2f},\"cpu_ns_per_packet\":{:.2f},"
+      "\"counters\":{{{}}},"
       "\"result\":\"{}\"}}",
       t.sent, t.received, t.dropped, drops, r.corrupt, r.unsynced_reads,
       r.verified_sink + r.verified_wire, r.verified_sink, r.verified_wire, r.tx_discarded,
       r.tx_errors, r.leaked_pages, r.leaked_mappings, r.inflight, r.cfg.frag_count,
       truesize_per_packet(r), r.queue_bytes, r.reconfigurations, r.failed_reconfigurations, mpps(r),
       t.seconds, s.page_size, r.final_mtu, s.queues, s.queue_size, s.policy, s.xdp, s.dma,
-      r.cfg.kind, r.corrupted_cqes, r.truncated, r.tx_frames, passed(r) ? "PASS" : "FAIL");
+      r.cfg.kind, r.corrupted_cqes, r.truncated, r.tx_frames, driver_ns_per_packet(r),
+      e2e_ns_per_packet(r), cpu_ns_per_packet(r), counters_json(r.counters),
+      passed(r) ? "PASS" : "FAIL");
 }
 
 }  // namespace mana::demo

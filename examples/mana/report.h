@@ -35,7 +35,18 @@ struct RunResult {
   // when their queue was torn down (reconfiguration or detach), and frames
   // the device reported a TX error for.
   std::uint64_t tx_discarded = 0, tx_errors = 0;
+  // Every counter of the port, summed over its queues (rx_poll_ns: time
+  // inside the queues' busy polls, the sink excluded).
+  PortTotals counters;
 };
+
+// The driver's own nanoseconds per received packet (rx_poll_ns / rx_packets),
+// and the end-to-end nanoseconds per received packet (wall time / packets);
+// 0 when nothing was received.
+double driver_ns_per_packet(const RunResult& r);
+double e2e_ns_per_packet(const RunResult& r);
+// CPU nanoseconds of the whole process per received packet.
+double cpu_ns_per_packet(const RunResult& r);
 
 // sent == received + dropped.
 bool balanced(const RunResult& r);

@@ -1,6 +1,15 @@
 // SPDX-License-Identifier: BSD-3-Clause
 // examples/mana/stats.h: ethtool-like counters of the MANA driver, drops by
-// reason, and their fmt formatting.
+// reason, and their export.
+//
+// Every counter is written once, in one X-macro list (pagefrag/base/
+// counters.h): PAGEFRAG_MANA_QUEUE_COUNTERS, whose drop counters come from
+// the one list of drop reasons, PAGEFRAG_MANA_DROP_REASONS. From them:
+//  - DropReason, its names and kAllDropReasons;
+//  - QueueStats, the live per-queue counters (single-writer Counters);
+//  - QueueCounters, a plain snapshot that is a pagefrag::CounterStruct: the
+//    port's totals are the counters_sum of every queue's snapshot, and
+//    fmt, counter_table() and counter_names() export it.
 //
 // Every counter has one writer at a time (a queue's poller, or the control
 // thread while the pollers are stopped, or a TX producer under its queue's
@@ -14,8 +23,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
+
+#include "pagefrag/base/counters.h"
 
 namespace mana {
 
@@ -33,104 +45,138 @@ class Counter {
   std::atomic<std::uint64_t> v_{0};
 };
 
-// Why the driver dropped a frame the device had placed in a buffer.
-#define PAGEFRAG_MANA_DROP_REASONS(X)                                                          \
-  X(kZeroLength, "zero_length")               /* completion with packet length 0 */            \
-  X(kLengthTooLarge, "length_exceeds_buffer") /* length > the buffer's datasize */             \
-  X(kTruncated, "truncated")                  /* CQE_RX_TRUNCATED: frame larger than SGE */    \
-  X(kUnknownCqeType, "unknown_cqe_type")      /* a completion type the driver does not know */ \
-  X(kNoRefill, "no_refill_buffer")            /* no replacement buffer: old one re-posted */   \
-  X(kXdpDrop, "xdp_drop")                     /* the XDP program returned DROP */              \
-  X(kXdpAborted, "xdp_aborted")               /* ABORTED, or an invalid action / data move */  \
-  X(kXdpTxFull, "xdp_tx_ring_full")           /* XDP_TX with the TX ring full */               \
-  X(kRedirectFailed, "xdp_redirect_failed")   /* no such queue, or its TX ring full */
+// Why the driver dropped a frame the device had placed in a buffer:
+// M(X, Enumerator, name, "what it means") per reason. M adapts an entry to
+// what its user needs (an enumerator, a name, a counter of list X); the
+// exported counter of reason `name` is rx_drop_<name>.
+#define PAGEFRAG_MANA_DROP_REASONS(M, X)                                                \
+  M(X, kZeroLength, zero_length, "completion with packet length 0")                     \
+  M(X, kLengthTooLarge, length_exceeds_buffer, "length > the buffer's datasize")        \
+  M(X, kTruncated, truncated, "CQE_RX_TRUNCATED: frame larger than the SGE")            \
+  M(X, kUnknownCqeType, unknown_cqe_type, "a completion type the driver does not know") \
+  M(X, kNoRefill, no_refill_buffer, "no replacement buffer: the old one re-posted")     \
+  M(X, kXdpDrop, xdp_drop, "the XDP program returned DROP")                             \
+  M(X, kXdpAborted, xdp_aborted, "ABORTED, or an invalid action or data move")          \
+  M(X, kXdpTxFull, xdp_tx_ring_full, "XDP_TX with the TX ring full")                    \
+  M(X, kRedirectFailed, xdp_redirect_failed, "REDIRECT to no such queue, or its TX ring full")
 
-enum class DropReason : std::uint8_t {
-#define PAGEFRAG_MANA_DR_ENUM(e, name) e,
-  PAGEFRAG_MANA_DROP_REASONS(PAGEFRAG_MANA_DR_ENUM)
-#undef PAGEFRAG_MANA_DR_ENUM
-};
+// One drop reason as an entry X(E, T, name, doc) of a counter list.
+#define PAGEFRAG_MANA_DROP_COUNTER_(X, E, name, doc) X(E, std::uint64_t, rx_drop_##name, doc)
 
+// The counters of one queue (and, summed, of a port): X(E, T, name, doc).
+#define PAGEFRAG_MANA_QUEUE_COUNTERS(X)                                                        \
+  /* --- RX, poller --- */                                                                     \
+  X(kRxPackets, std::uint64_t, rx_packets,                                                     \
+    "handed to the stack or consumed by XDP PASS/TX/REDIRECT")                                 \
+  X(kRxBytes, std::uint64_t, rx_bytes, "bytes of those packets")                               \
+  X(kRxTruesize, std::uint64_t, rx_truesize, "sum of the truesize charged per rx packet")      \
+  X(kRxCompletions, std::uint64_t, rx_completions, "completions consumed (all types)")         \
+  X(kRxCoalesced, std::uint64_t, rx_coalesced_cqes, "CQE_RX_COALESCED_4 completions")          \
+  X(kRxFences, std::uint64_t, rx_fences, "CQE_RX_OBJECT_FENCE completions")                    \
+  X(kRxCqeOverflow, std::uint64_t, rx_cqe_overflow, "owner bits neither current nor previous") \
+  X(kRxUnsyncedReads, std::uint64_t, rx_unsynced_reads,                                        \
+    "checked accessor: packet read before its sync")                                           \
+  X(kRxPolls, std::uint64_t, rx_polls, "poll() calls")                                         \
+  X(kRxBusyPolls, std::uint64_t, rx_busy_polls, "poll() calls that found work")                \
+  X(kRxPollNs, std::uint64_t, rx_poll_ns,                                                      \
+    "ns inside busy polls, sink excluded (only with ManaPortOptions.time_polls)")              \
+  PAGEFRAG_MANA_DROP_REASONS(PAGEFRAG_MANA_DROP_COUNTER_, X)                                   \
+  X(kXdpPass, std::uint64_t, xdp_pass, "XDP PASS verdicts")                                    \
+  X(kXdpTx, std::uint64_t, xdp_tx, "XDP TX frames posted")                                     \
+  X(kXdpRedirect, std::uint64_t, xdp_redirect, "XDP REDIRECT frames posted")                   \
+  /* --- TX completion side, poller --- */                                                     \
+  X(kTxCompleted, std::uint64_t, tx_completed, "frames the device completed")                  \
+  X(kTxErrors, std::uint64_t, tx_errors, "completions reporting a device read error")          \
+  X(kTxDiscarded, std::uint64_t, tx_discarded, "posted frames reclaimed at teardown")          \
+  X(kTxRemoteReturned, std::uint64_t, tx_remote_returned,                                      \
+    "buffers returned to another queue's pool")                                                \
+  /* --- TX producer side, under the TX lock --- */                                            \
+  X(kTxPosted, std::uint64_t, tx_posted, "frames posted on the TX ring")
+
+#define PAGEFRAG_MANA_DR_ENUM_(X, E, name, doc) E,
+enum class DropReason : std::uint8_t { PAGEFRAG_MANA_DROP_REASONS(PAGEFRAG_MANA_DR_ENUM_, _) };
+#undef PAGEFRAG_MANA_DR_ENUM_
+
+#define PAGEFRAG_MANA_DR_LIST_(X, E, name, doc) DropReason::E,
 inline constexpr std::array kAllDropReasons = {
-#define PAGEFRAG_MANA_DR_LIST(e, name) DropReason::e,
-    PAGEFRAG_MANA_DROP_REASONS(PAGEFRAG_MANA_DR_LIST)
-#undef PAGEFRAG_MANA_DR_LIST
-};
+    PAGEFRAG_MANA_DROP_REASONS(PAGEFRAG_MANA_DR_LIST_, _)};
+#undef PAGEFRAG_MANA_DR_LIST_
 inline constexpr std::size_t kDropReasonCount = kAllDropReasons.size();
 
 constexpr std::string_view to_string(DropReason r) noexcept {
   switch (r) {
-#define PAGEFRAG_MANA_DR_NAME(e, name) \
-  case DropReason::e:                  \
-    return name;
-    PAGEFRAG_MANA_DROP_REASONS(PAGEFRAG_MANA_DR_NAME)
-#undef PAGEFRAG_MANA_DR_NAME
+#define PAGEFRAG_MANA_DR_NAME_(X, E, name, doc) \
+  case DropReason::E:                           \
+    return #name;
+    PAGEFRAG_MANA_DROP_REASONS(PAGEFRAG_MANA_DR_NAME_, _)
+#undef PAGEFRAG_MANA_DR_NAME_
   }
   return "unknown";
 }
 
-// Per-queue counters (RX side written by the queue's poller, TX producer
-// side under the queue's TX lock).
-struct QueueStats {
-  // --- RX, poller ---
-  Counter rx_packets;  // handed to the stack or consumed by XDP PASS/TX/REDIRECT
-  Counter rx_bytes;
-  Counter rx_truesize;        // sum of the truesize charged per rx packet
-  Counter rx_completions;     // completions consumed (all types)
-  Counter rx_coalesced;       // CQE_RX_COALESCED_4 completions
-  Counter rx_fences;          // CQE_RX_OBJECT_FENCE completions
-  Counter rx_cqe_overflow;    // owner bits neither current nor previous
-  Counter rx_unsynced_reads;  // checked accessor: packet read before its sync
-  Counter rx_polls;
-  std::array<Counter, kDropReasonCount> drops{};
-  Counter xdp_pass;
-  Counter xdp_tx;
-  Counter xdp_redirect;
-  // --- TX completion side, poller ---
-  Counter tx_completed;        // frames the device completed
-  Counter tx_errors;           // completions reporting a device read error
-  Counter tx_discarded;        // posted frames reclaimed at teardown
-  Counter tx_remote_returned;  // buffers returned to another queue's pool
-  // --- TX producer side, under the TX lock ---
-  Counter tx_posted;
+// A snapshot of one queue's counters, or their sum over a port's queues.
+struct QueueCounters {
+  PAGEFRAG_COUNTERS(QueueCounters, PAGEFRAG_MANA_QUEUE_COUNTERS)
 
+  std::uint64_t drops_for(DropReason r) const noexcept {
+    switch (r) {
+#define PAGEFRAG_MANA_DR_GET_(X, E, name, doc) \
+  case DropReason::E:                          \
+    return rx_drop_##name;
+      PAGEFRAG_MANA_DROP_REASONS(PAGEFRAG_MANA_DR_GET_, _)
+#undef PAGEFRAG_MANA_DR_GET_
+    }
+    return 0;
+  }
+  // Every drop, whatever the reason.
   std::uint64_t dropped() const noexcept {
     std::uint64_t sum = 0;
-    for (const Counter& c : drops) sum += c.get();
+    for (DropReason r : kAllDropReasons) sum += drops_for(r);
     return sum;
   }
-  std::uint64_t drops_for(DropReason r) const noexcept {
-    return drops[static_cast<std::size_t>(r)].get();
+};
+static_assert(pagefrag::CounterStruct<QueueCounters>);
+
+// Sums over every queue of a port.
+using PortTotals = QueueCounters;
+
+// The live counters of one queue (RX side written by the queue's poller, TX
+// producer side under the queue's TX lock).
+struct QueueStats {
+#define PAGEFRAG_MANA_LIVE_MEMBER_(E, T, name, doc) Counter name;
+  PAGEFRAG_MANA_QUEUE_COUNTERS(PAGEFRAG_MANA_LIVE_MEMBER_)
+#undef PAGEFRAG_MANA_LIVE_MEMBER_
+
+  // Any thread: every counter now (each read relaxed; a running poller may
+  // move some between the reads).
+  QueueCounters snapshot() const noexcept {
+    QueueCounters s;
+#define PAGEFRAG_MANA_LIVE_READ_(E, T, name, doc) s.name = name.get();
+    PAGEFRAG_MANA_QUEUE_COUNTERS(PAGEFRAG_MANA_LIVE_READ_)
+#undef PAGEFRAG_MANA_LIVE_READ_
+    return s;
   }
+  // The counter of drops for `r` (its writer only).
+  Counter& drop(DropReason r) noexcept {
+    switch (r) {
+#define PAGEFRAG_MANA_DR_LIVE_(X, E, name, doc) \
+  case DropReason::E:                           \
+    return rx_drop_##name;
+      PAGEFRAG_MANA_DROP_REASONS(PAGEFRAG_MANA_DR_LIVE_, _)
+#undef PAGEFRAG_MANA_DR_LIVE_
+    }
+    return rx_drop_unknown_cqe_type;
+  }
+  std::uint64_t dropped() const noexcept { return snapshot().dropped(); }
+  std::uint64_t drops_for(DropReason r) const noexcept { return snapshot().drops_for(r); }
 };
 
 // Appends `prefix`name: value lines for every counter of `s`, ethtool -S
 // style.
-inline void format_queue_stats(std::string& out, std::string_view prefix, const QueueStats& s) {
-  auto line = [&](std::string_view name, const Counter& c) {
-    fmt::format_to(std::back_inserter(out), "{}{}: {}\n", prefix, name, c.get());
-  };
-  line("rx_packets", s.rx_packets);
-  line("rx_bytes", s.rx_bytes);
-  line("rx_truesize", s.rx_truesize);
-  line("rx_completions", s.rx_completions);
-  line("rx_coalesced_cqes", s.rx_coalesced);
-  line("rx_fences", s.rx_fences);
-  line("rx_cqe_overflow", s.rx_cqe_overflow);
-  line("rx_unsynced_reads", s.rx_unsynced_reads);
-  line("rx_polls", s.rx_polls);
-  for (DropReason r : kAllDropReasons) {
-    fmt::format_to(std::back_inserter(out), "{}rx_drop_{}: {}\n", prefix, to_string(r),
-                   s.drops_for(r));
+inline void format_counters(std::string& out, std::string_view prefix, const QueueCounters& s) {
+  for (const pagefrag::CounterValue& v : pagefrag::counter_table(s)) {
+    fmt::format_to(std::back_inserter(out), "{}{}: {}\n", prefix, v.name, v.value);
   }
-  line("xdp_pass", s.xdp_pass);
-  line("xdp_tx", s.xdp_tx);
-  line("xdp_redirect", s.xdp_redirect);
-  line("tx_posted", s.tx_posted);
-  line("tx_completed", s.tx_completed);
-  line("tx_errors", s.tx_errors);
-  line("tx_discarded", s.tx_discarded);
-  line("tx_remote_returned", s.tx_remote_returned);
 }
 
 }  // namespace mana

@@ -5,6 +5,8 @@
 // driver hands to the stack or transmits (frames from frame.h).
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <random>
@@ -14,6 +16,7 @@
 
 // queue.h names pagefrag::MockDma without including it: include it first.
 // clang-format off
+#include "pagefrag/dma/coherent_dma.h"
 #include "pagefrag/dma/mock_dma.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "examples/mana/frame.h"
@@ -23,8 +26,13 @@
 
 namespace mana::demo {
 
-using Device = sim::SimDevice<pagefrag::MockDma>;
-using Port = ManaPort<pagefrag::HeapProvider, pagefrag::MockDma, Device>;
+// The demo runs over either DMA backend (--dma): MockDma (strict, bounce)
+// checks every sync, CoherentDma is what coherent x86 hardware does. The
+// generator, verifier and reports are compiled for both (traffic.cc).
+template <class Dma>
+using DeviceOf = sim::SimDevice<Dma>;
+template <class Dma>
+using PortOf = ManaPort<pagefrag::HeapProvider, Dma, DeviceOf<Dma>>;
 
 inline constexpr std::uint32_t kMinFrame = 60;
 inline constexpr std::uint32_t kXdpTagLen = 16;  // what the pass program pushes
@@ -55,19 +63,41 @@ struct TrafficConfig {
 //   aborted   aborts odd sequence numbers (a program error), passes even
 XdpProgram make_program(XdpMode mode, std::uint32_t queues);
 
-// Checks every frame against the oracle; thread-safe counters.
-struct Verifier {
-  explicit Verifier(std::uint64_t seed) : seed(seed) {}
+// Checks every frame against the oracle. Its counts are kept per queue index,
+// each set on its own cache lines and written by one thread (the queue's
+// poller for the sink, the device thread of that queue for the wire), so the
+// pollers share no line; the accessors sum them (any thread).
+class Verifier {
+ public:
+  explicit Verifier(std::uint64_t seed) : seed_(seed) {}
   // The sink the port hands received frames to (poller threads).
   PacketSink sink();
   // Checks every frame the device puts on the wire (XDP TX / REDIRECT).
-  void watch_wire(Device& dev);
+  template <class Dma>
+  void watch_wire(DeviceOf<Dma>& dev);
 
-  std::uint64_t seed;
-  std::atomic<std::uint64_t> verified_sink{0};
-  std::atomic<std::uint64_t> verified_wire{0};
-  std::atomic<std::uint64_t> corrupt{0};
-  std::atomic<std::uint64_t> tagged{0};
+  std::uint64_t verified_sink() const { return sum(&Counts::ok); }
+  std::uint64_t tagged() const { return sum(&Counts::tagged); }
+  std::uint64_t verified_wire() const { return sum(&Counts::ok, wire_); }
+  std::uint64_t corrupt() const { return sum(&Counts::bad) + sum(&Counts::bad, wire_); }
+
+ private:
+  static constexpr std::uint32_t kShards = 65;  // queue indices 0..63, and the rest
+  struct alignas(pagefrag::kCacheLineSize) Counts {
+    Counter ok, bad, tagged;
+  };
+  using Shards = std::array<Counts, kShards>;
+  static Counts& shard(Shards& s, std::uint32_t q) { return s[std::min(q, kShards - 1)]; }
+  std::uint64_t sum(Counter Counts::*m) const { return sum(m, sink_); }
+  static std::uint64_t sum(Counter Counts::*m, const Shards& s) {
+    std::uint64_t n = 0;
+    for (const Counts& c : s) n += (c.*m).get();
+    return n;
+  }
+
+  std::uint64_t seed_;
+  Shards sink_{};
+  Shards wire_{};
 };
 
 // Frames offered, received and dropped (by reason), read from the port and
@@ -78,11 +108,17 @@ struct Totals {
   std::uint64_t dropped = 0;
   std::vector<std::pair<std::string, std::uint64_t>> drops;
   double seconds = 0;
+  // CPU time of the whole process (generator, device, pollers, verifier,
+  // control thread) over the same span: what the run cost, whatever else the
+  // machine was running.
+  double cpu_seconds = 0;
 };
-Totals account(const Port& port, const Device& dev);
+template <class Dma>
+Totals account(const PortOf<Dma>& port, const DeviceOf<Dma>& dev);
 
 // Runs the generator (this thread) and the control thread (reconfigurations,
 // progress lines on stderr) until every offered frame is accounted for.
-Totals run_traffic(Port& port, Device& dev, const TrafficConfig& c);
+template <class Dma>
+Totals run_traffic(PortOf<Dma>& port, DeviceOf<Dma>& dev, const TrafficConfig& c);
 
 }  // namespace mana::demo

@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -47,6 +48,30 @@ TEST_CASE("every single changed byte is caught, and so is a wrong length") {
   longer.push_back(std::byte{0});
   CHECK_FALSE(frame_ok(longer.data(), 65, 3));
   CHECK_FALSE(frame_ok(longer.data(), 15, 3));  // shorter than the header
+}
+
+TEST_CASE("a stale payload under a fresh header fails, for every recent sequence number") {
+  // The header of frame `seq` over the payload and trailer of an earlier
+  // frame that held the same buffer: what a sync that stopped early or a
+  // device write into the wrong buffer leaves.
+  constexpr std::uint64_t kSeq = 100000;
+  const std::vector<std::byte> fresh = make_frame(5, kSeq, 1514);
+  for (std::uint64_t back = 1; back < Pattern::kWindows; back += 97) {
+    std::vector<std::byte> stale = make_frame(5, kSeq - back, 1514);
+    std::copy(fresh.begin(), fresh.begin() + kFrameHeaderBytes, stale.begin());
+    CHECK_MESSAGE(!frame_ok(stale.data(), 1514, 5), "back ", back);
+    // The payload alone stale (the trailer fresh) fails too.
+    std::copy(fresh.end() - 8, fresh.end(), stale.end() - 8);
+    CHECK_MESSAGE(!frame_ok(stale.data(), 1514, 5), "back ", back, " (payload only)");
+  }
+}
+
+TEST_CASE("payload windows of frames fewer than kWindows apart never coincide") {
+  const Pattern& p = pattern_for(11);
+  std::vector<const std::byte*> seen;
+  for (std::uint64_t seq = 7; seq < 7 + Pattern::kWindows; ++seq) seen.push_back(p.payload(seq));
+  std::sort(seen.begin(), seen.end());
+  CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
 }
 
 }  // namespace

@@ -62,6 +62,15 @@ json=$("$bin" --packets=4000 --queues=1 --queue-size=128 --xdp=aborted --json 2>
   fail "--xdp=aborted: $json"
 reconciles "$json" || fail "--xdp=aborted does not reconcile: $json"
 
+# --dma=coherent: the same checks pass; the driver's own time is reported and
+# the counters object agrees with the totals.
+json=$("$bin" --packets=5000 --queues=1 --queue-size=256 --dma=coherent --json 2>/dev/null)
+[[ $(field "$json" result) == PASS && $(field "$json" dma) == coherent ]] || fail "coherent: $json"
+[[ $(field "$json" counters rx_packets) == $(field "$json" packets_received) ]] ||
+  fail "counters.rx_packets != packets_received: $json"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(not (d["driver_ns_per_packet"] > 0 and d["counters"]["rx_poll_ns"] > 0))' "$json" ||
+  fail "no driver time: $json"
+
 # --help: usage on stdout, exit 0.
 out=$("$bin" --help) || fail "--help exit $?"
 grep -q -- '--queue-size=N' <<<"$out" && grep -q -- '--xdp=TEXT' <<<"$out" || fail "--help: $out"

@@ -117,7 +117,7 @@ struct Rig {
   // sent == received + dropped, every drop counted where it happened.
   bool balanced() const {
     const PortTotals t = port->totals();
-    return dev.counters().frames_offered.load() == t.rx_packets + t.rx_dropped + device_drops();
+    return dev.counters().frames_offered.load() == t.rx_packets + t.dropped() + device_drops();
   }
 
   // Destroys the port and checks nothing leaked.

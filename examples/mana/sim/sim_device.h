@@ -230,6 +230,22 @@ class SimDevice {
     });
     return full;
   }
+  // Device thread of queue `q`: how many frames offer_rx() can place now
+  // without a drop (0 when the queue is not steered to a live RQ), counting
+  // two completion entries per frame (a frame that ends a coalesced
+  // completion early, truncated or corrupted, writes two). A generator asks
+  // once per burst instead of checking back-pressure per frame.
+  std::uint32_t rx_room(std::uint32_t q) {
+    std::uint32_t room = 0;
+    with_steered(rx_steer_, q, Kind::kRq, [&](Object& o) {
+      if (o.f.fenced) return;
+      const std::uint32_t wqes = o.f.rq->posted_head() - o.f.wq_tail;
+      const std::uint32_t space = o.f.cq->device_space();
+      const std::uint32_t cqes = space > 2 ? (space - 2) / 2 : 0;
+      room = std::min(wqes, cqes);
+    });
+    return room;
+  }
   // Any thread: whether queue index `q` is steered to a live, unfenced RQ.
   bool rx_steered(std::uint32_t q) {
     bool live = false;
