@@ -319,8 +319,9 @@ else
   echo
   by=""
   for c in "${!by_config[@]}"; do by+=" $c ${by_config[$c]},"; done
-  echo "mutants: ${#selected[@]} run in ${elapsed} s [configs $configs]: $killed killed (by${by%,}), " \
-    "$survived survived ($equivalent listed as equivalent in tests/mutants/SURVIVORS.md), $other invalid/stillborn/error"
+  echo "mutants: ${#selected[@]} run in ${elapsed} s [configs $configs]: $killed killed (by${by%,})," \
+    "$survived survived ($equivalent listed as equivalent in tests/mutants/SURVIVORS.md)," \
+    "$other invalid/stillborn/error"
   ((survived == 0)) || echo "(* = listed as equivalent)"
 fi
 exit $rc

@@ -16,6 +16,7 @@
 // after teardown.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -44,8 +45,23 @@ constexpr std::uint64_t kTxSeed = 1;  // frames as the XDP program rewrites them
 
 enum class Verdict { kPass, kTx, kRedirect };
 
+// The kernel's layouts, plus 128 bytes of headroom without XDP (a policy a
+// driver may bring): the packet does not start at the buffer's start on
+// the batched RX path either.
+absl::StatusOr<RxBufCfg> headroom_policy(const RxBufRequest& req) {
+  absl::StatusOr<RxBufCfg> c = KernelRxBufPolicy<>::configure(req);
+  if (!c.ok() || req.xdp) return c;
+  c->headroom = 128;
+  c->alloc_size += 128;
+  c->frag_count =
+      static_cast<std::uint32_t>(std::max<std::uint64_t>(1, c->block_bytes() / c->alloc_size));
+  c->truesize = c->frag_count > 1 ? c->alloc_size : static_cast<std::uint32_t>(c->block_bytes());
+  return c;
+}
+
 struct Rig {
-  Rig(MockDmaMode mode, std::uint32_t queues, std::uint32_t tx_size = 64)
+  Rig(MockDmaMode mode, std::uint32_t queues, std::uint32_t tx_size = 64,
+      RxBufConfigureFn policy = &KernelRxBufPolicy<>::configure)
       : provider(*HeapProvider::create(
             {.page_size = 4096, .max_order = 4, .capacity = std::size_t{32} << 20})),
         dma(MockDmaOptions{.mode = mode, .on_leak = [](std::string_view) {}}),
@@ -55,6 +71,7 @@ struct Rig {
     po.rx_queue_size = 128;
     po.tx_queue_size = tx_size;
     po.threaded = false;
+    po.policy = policy;
     po.sink = [this](const RxPacket& p) {
       (frame::frame_ok(p.data, p.len, stack_seed) ? stack_ok : stack_bad)++;
     };
@@ -158,6 +175,21 @@ TEST_CASE("RX without XDP: every frame reaches the stack intact, no DMA fault") 
     CHECK(r.stack_ok == kFrames);
     CHECK(r.stack_bad == 0);
     CHECK(r.port->totals().rx_packets == kFrames);
+    r.check_dma_clean();
+    r.teardown_and_check_leaks();
+  }
+}
+
+TEST_CASE("RX without XDP into buffers with headroom: the sync starts at the packet") {
+  for (MockDmaMode mode : {MockDmaMode::kStrict, MockDmaMode::kBounce}) {
+    CAPTURE(static_cast<int>(mode));
+    Rig r(mode, 1, 64, &headroom_policy);
+    REQUIRE(r.port->attach().ok());
+    REQUIRE(r.port->rxbuf_cfg().headroom == 128);
+    constexpr std::uint64_t kFrames = 1500;
+    r.traffic(kFrames, 1);
+    CHECK(r.stack_ok == kFrames);
+    CHECK(r.stack_bad == 0);
     r.check_dma_clean();
     r.teardown_and_check_leaks();
   }
