@@ -135,7 +135,7 @@ std::uint32_t AfXdpDriver::refill() {
   stats_.frags_in_flight += n;
   stats_.frags_high_water = std::max(stats_.frags_high_water, stats_.frags_in_flight);
   stats_.pages_high_water =
-      std::max(stats_.pages_high_water, static_cast<std::uint64_t>(pool_->inflight()));
+      std::max(stats_.pages_high_water, static_cast<std::uint64_t>(pool_->handed_out()));
   return n;
 }
 
@@ -330,7 +330,7 @@ LeakReport AfXdpDriver::shutdown() {
   report.frags_in_flight = stats_.frags_in_flight;
   if (pool_) {
     pool_stats_ = pool_->stats();
-    report.pool_inflight = pool_->inflight();
+    report.pool_inflight = pool_->handed_out();
     pool_.reset();  // page_pool_destroy: releases cache and ring to the provider
   }
   region_.reset();  // unmaps the UMEM pages

@@ -260,7 +260,7 @@ class ManaQueue {
   }
 
   // Pages of this queue's pool not back in it (0 after a clean teardown).
-  std::int64_t inflight() const { return pool_ ? pool_->inflight() : 0; }
+  std::int64_t inflight() const { return pool_ ? pool_->handed_out() : 0; }
   std::size_t held_bytes_high_water() const { return pool_ ? pool_->held_bytes_high_water() : 0; }
 
  private:

@@ -173,7 +173,7 @@ int run() {
     slot = Frag{};
   }
   frags.reset();
-  const std::int64_t inflight = (*pool)->inflight();
+  const std::int64_t inflight = (*pool)->handed_out();
   pool->reset();
   region.reset();
   const std::size_t blocks_out = provider->allocated_blocks();

@@ -162,7 +162,7 @@ class NicBuffers {
     r.pinned_pool_bytes = r.pool_pages * kPoolPageBytes;  // one mapping per pool page
     r.region_bytes = provider_.region().size();
     frags_.reset();  // retires the fragment page: back to the pool when all its fragments are
-    const std::int64_t inflight = pool_->inflight();
+    const std::int64_t inflight = pool_->handed_out();
     pool_.reset();
     r.leaked_pages = static_cast<std::uint64_t>(std::max<std::int64_t>(inflight, 0)) +
                      provider_.allocated_blocks();

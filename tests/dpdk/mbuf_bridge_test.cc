@@ -86,7 +86,7 @@ struct Queue {
   std::int64_t inflight_after_allocator() {
     alloc->reclaim();
     alloc.reset();
-    return pool->inflight();
+    return pool->handed_out();
   }
 
   Frag rx(std::uint32_t len, std::uint8_t seed) {

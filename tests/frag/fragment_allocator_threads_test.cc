@@ -133,9 +133,9 @@ TEST_CASE("one owner allocates fragments, three threads free most of them") {
   CHECK(corrupt.load() == 0);
   frags->reclaim();
   // Only the current fragment page may still be out.
-  CHECK((*pool)->inflight() == (frags->current_page() != nullptr ? 1 : 0));
+  CHECK((*pool)->handed_out() == (frags->current_page() != nullptr ? 1 : 0));
   frags.reset();
-  CHECK((*pool)->inflight() == 0);
+  CHECK((*pool)->handed_out() == 0);
   pool->reset();
   CHECK(provider.allocated_blocks() == 0);
 }

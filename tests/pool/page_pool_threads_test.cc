@@ -106,7 +106,7 @@ TEST_CASE("one owner allocates, three threads recycle: every page comes back") {
   }
   for (auto& q : queues) q.close();
   for (auto& t : threads) t.join();
-  CHECK((*pool)->inflight() == 0);
+  CHECK((*pool)->handed_out() == 0);
   const PoolStatsSnapshot s = (*pool)->stats();
   CHECK(s.recycle_ring + s.recycle_ring_full + s.recycle_cached ==
         static_cast<std::uint64_t>(kPages));
@@ -166,7 +166,7 @@ TEST_CASE("owner hand-off while quiesced: the new owner continues with the cache
   second.join();
   CHECK(stage.load(std::memory_order_acquire) == 1);
   p->claim_owner();
-  CHECK(p->inflight() == 0);
+  CHECK(p->handed_out() == 0);
   CHECK(p->stats().recycle_cached == 1002);
   pool->reset();
   CHECK(provider.allocated_blocks() == 0);

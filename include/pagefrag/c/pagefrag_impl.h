@@ -792,7 +792,7 @@ PAGEFRAG_C_API int pagefrag_pool_stats(const pagefrag_pool_t* pool, pagefrag_sta
         static_cast<std::int64_t>(s.recycle_ring),
         static_cast<std::int64_t>(s.recycle_ring_full),
         static_cast<std::int64_t>(s.recycle_released_refcnt),
-        s.inflight,
+        s.handed_out,  // pool_inflight: pages handed out and not returned
         static_cast<std::int64_t>(s.held_bytes),
         static_cast<std::int64_t>(s.held_bytes_high_water),
         static_cast<std::int64_t>(f.alloc_fail),

@@ -33,6 +33,7 @@
 #include <utility>
 
 #include "pagefrag/base/iova.h"
+#include "pagefrag/base/pool_attachments.h"
 #include "pagefrag/dma/dma_backend.h"
 
 namespace pagefrag {
@@ -132,6 +133,10 @@ class CoherentDma {
     return unmaps_;
   }
 
+  // The pools using this backend (base/pool_attachments.h): destroying it while
+  // one is attached aborts, naming the pools. Any thread.
+  PoolAttachments& pool_attachments() noexcept { return pool_attachments_; }
+
  private:
   struct Mapping {
     std::size_t len;
@@ -149,6 +154,7 @@ class CoherentDma {
   std::multimap<std::uint64_t, Mapping> live_;  // by Iova of the first byte
   std::uint64_t maps_ = 0;
   std::uint64_t unmaps_ = 0;
+  PoolAttachments pool_attachments_{"CoherentDma"};
 };
 
 static_assert(DmaBackend<CoherentDma>);

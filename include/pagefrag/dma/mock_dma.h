@@ -61,6 +61,7 @@
 #include "pagefrag/base/compiler.h"
 #include "pagefrag/base/counters.h"
 #include "pagefrag/base/iova.h"
+#include "pagefrag/base/pool_attachments.h"
 #include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/dma/internal/iova_allocator.h"
 
@@ -320,6 +321,10 @@ class MockDma {
     }
     return out;
   }
+
+  // The pools using this backend (base/pool_attachments.h): destroying it while
+  // one is attached aborts, naming the pools. Any thread.
+  PoolAttachments& pool_attachments() noexcept { return pool_attachments_; }
 
  private:
   enum class Owner : std::uint8_t { kCpu, kDevice, kDeviceWritten };
@@ -592,6 +597,7 @@ class MockDma {
   // Data-path lookup tables.
   Shards iova_shards_;
   Shards va_shards_;
+  PoolAttachments pool_attachments_{"MockDma"};
 };
 
 static_assert(DmaBackend<MockDma>);

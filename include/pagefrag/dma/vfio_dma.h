@@ -49,6 +49,7 @@
 
 #include "pagefrag/base/bits.h"
 #include "pagefrag/base/iova.h"
+#include "pagefrag/base/pool_attachments.h"
 #include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/dma/internal/iova_allocator.h"
 #include "pagefrag/dma/internal/vfio_setup.h"
@@ -181,6 +182,10 @@ class VfioDma {
     }
     return absl::OkStatus();
   }
+
+  // The pools using this backend (base/pool_attachments.h): destroying it
+  // while one is attached aborts, naming the pools. Any thread.
+  PoolAttachments& pool_attachments() noexcept { return pool_attachments_; }
 
  private:
   struct Mapping {
@@ -359,6 +364,7 @@ class VfioDma {
   std::vector<internal::IovaRange> ranges_;
   mutable std::mutex mu_;
   internal::IovaAllocator iovas_;
+  PoolAttachments pool_attachments_{"VfioDma"};
   std::map<std::uint64_t, Mapping> mappings_;  // by the Iova map() returned
   std::uint64_t pinned_ = 0;
 };

@@ -61,9 +61,11 @@
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/compiler.h"
 #include "pagefrag/base/counters.h"
+#include "pagefrag/base/hardened.h"
 #include "pagefrag/base/iova.h"
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/frag/fragment_pool.h"
+#include "pagefrag/frag/internal/frag_liveness.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/memory/locked_provider.h"
 #include "pagefrag/memory/page.h"
@@ -193,23 +195,35 @@ class FragmentAllocator {
     return alloc_frag_slow(size);
   }
 
-  // Frees a fragment of this allocator's pool. No atomic read-modify-write
-  // unless the page was merged. Owner thread.
+  // Frees a fragment of this allocator's pool, named by its page. No atomic
+  // read-modify-write unless the page was merged. Hardened builds abort for
+  // a page of another pool, or one with no live fragment left to free.
+  // Owner thread.
   PAGEFRAG_ALWAYS_INLINE void free_frag(Page* page) {
-    assert_owner();
-    // owner_ref + ref: fragments out (+ kFragOpen on the fragment page); 0
-    // when done, negative when merged.
-    const std::int64_t owner = --page->owner_ref;
-    if (PAGEFRAG_LIKELY(owner + page->ref.load(std::memory_order_acquire) > 0)) return;
-    free_frag_slow(page, owner);
+    if constexpr (kHardened) hardened_free_page(page);
+    free_owner(page);
   }
-  void free_frag(const void* va) { free_frag(page_or_die(va)); }
+  // Frees the fragment holding va. Hardened builds check that a live
+  // fragment holds va (a double free aborts even within the page's count)
+  // and poison it for ASan. Owner thread.
+  void free_frag(const void* va) {
+    Page* page = page_or_die(va);
+    if constexpr (kHardened) hardened_free_va(page, va);
+    free_owner(page);
+  }
 
   // Frees a fragment from any thread: one atomic decrement (none when it is
   // the last reference of a merged page). Never touches the allocator object,
   // so it stays valid after the allocator is destroyed. Any thread.
-  static void free_frag_remote(Page* page) { put_refs(page, 1, false); }
-  void free_frag_remote(const void* va) { free_frag_remote(page_or_die(va)); }
+  static void free_frag_remote(Page* page) {
+    if constexpr (kHardened) internal::frag_liveness().on_free_page(page);
+    put_refs(page, 1, false);
+  }
+  void free_frag_remote(const void* va) {
+    Page* page = page_or_die(va);
+    if constexpr (kHardened) hardened_free_va(page, va);
+    put_refs(page, 1, false);
+  }
 
   // Frees n fragments from any thread, one atomic subtract per run of
   // consecutive fragments of the same page (fragments cut one after another
@@ -218,6 +232,7 @@ class FragmentAllocator {
   static void free_frags_remote(Page* const* pages, std::size_t n) {
     for (std::size_t i = 0, end; i < n; i = end) {
       for (end = i + 1; end < n && pages[end] == pages[i];) ++end;
+      if constexpr (kHardened) internal::frag_liveness().on_free_page(pages[i], end - i);
       put_refs(pages[i], static_cast<std::int64_t>(end - i), false);
     }
   }
@@ -286,9 +301,42 @@ class FragmentAllocator {
   static void drain_for_destroy(void* self) { static_cast<FragmentAllocator*>(self)->detach(); }
 
   void assert_owner() const noexcept {
-    if constexpr (PAGEFRAG_DEBUG_BUILD) {
+    if constexpr (PAGEFRAG_HCHECKS_ON) {
       if (pool_ != nullptr) pool_->assert_owner();
     }
+  }
+
+  // The owner's free once the fragment is identified (or not): one
+  // decrement, one load, a sign test.
+  PAGEFRAG_ALWAYS_INLINE void free_owner(Page* page) {
+    assert_owner();
+    // owner_ref + ref: fragments out (+ kFragOpen on the fragment page); 0
+    // when done, negative when merged.
+    const std::int64_t owner = --page->owner_ref;
+    if (PAGEFRAG_LIKELY(owner + page->ref.load(std::memory_order_acquire) > 0)) return;
+    free_frag_slow(page, owner);
+  }
+
+  // ---- hardened mode (base/hardened.h) ----
+
+  // A free by Page*: a page of this allocator's pool (while attached) with a
+  // live fragment left to free.
+  PAGEFRAG_NOINLINE void hardened_free_page(const Page* page) const {
+    PAGEFRAG_CHECK(pool_ == nullptr || page->pool == pool_,
+                   "free_frag of page {} (va {}), which is not a page of page_pool {} (a foreign "
+                   "page)",
+                   static_cast<const void*>(page), static_cast<const void*>(page->va), pool_->id());
+    internal::frag_liveness().on_free_page(page);
+  }
+  // A free by address: the live fragment holding va, poisoned from now on.
+  PAGEFRAG_NOINLINE static void hardened_free_va(const Page* page, const void* va) {
+    const auto [offset, truesize] = internal::frag_liveness().on_free_va(page, va);
+    poison_memory(page->va + offset, truesize);
+  }
+  // A fragment handed out: live, and usable under ASan.
+  PAGEFRAG_NOINLINE static void hardened_cut(const Frag& f) {
+    internal::frag_liveness().on_cut(f.page, f.offset, f.truesize);
+    unpoison_memory(f.va, f.truesize);
   }
 
   Page* page_or_die(const void* va) const {
@@ -309,7 +357,9 @@ class FragmentAllocator {
     next_ = va + step_;
     const auto offset = static_cast<std::uint32_t>(va - cur_va_);
     const auto truesize = static_cast<std::uint32_t>(va == last_ ? page_bytes_ - offset : step_);
-    return Frag{current_, offset, truesize, reinterpret_cast<std::byte*>(va), cur_dma_ + offset};
+    const Frag f{current_, offset, truesize, reinterpret_cast<std::byte*>(va), cur_dma_ + offset};
+    if constexpr (kHardened) hardened_cut(f);
+    return f;
   }
 
   // Every case but "same size as last time, and the page has room": a new
@@ -365,6 +415,7 @@ class FragmentAllocator {
     Page* page = pool_->alloc();
     if (page == nullptr) return false;
     ++stats_.pages_used;
+    if constexpr (kPoisoning) poison_memory(page->va, page_bytes_);  // cut() unpoisons
     page->ref.store(kFragBias, std::memory_order_relaxed);
     page->owner_ref = kFragOpen - kFragBias;
     current_ = page;
@@ -390,7 +441,9 @@ class FragmentAllocator {
     ++stats_.full_pages;
     page->ref.store(1, std::memory_order_relaxed);
     page->owner_ref = kFragMerged;
-    return Frag{page, 0, page_bytes_, page->va, Pool::dma_addr(page)};
+    const Frag f{page, 0, page_bytes_, page->va, Pool::dma_addr(page)};
+    if constexpr (kHardened) hardened_cut(f);
+    return f;
   }
 
   // An owner free that left the fast path: the page is done, or merged.
@@ -476,6 +529,7 @@ class FragmentAllocator {
   // Every fragment is back and no one else can reach the page: restore the
   // pool's "ref == 1 while pooled" rule and recycle it. Owner thread.
   void recycle_done(Page* page) {
+    if constexpr (kHardened) internal::frag_liveness().on_page_done(page);
     page->ref.store(1, std::memory_order_relaxed);
     pool_->recycle_direct(page);
   }
@@ -491,8 +545,9 @@ class FragmentAllocator {
         page->ref.fetch_sub(n, std::memory_order_acq_rel) != n) {
       return;
     }
-    page->ref.store(1, std::memory_order_relaxed);
     Pool* pool = Pool::pool_of(page);  // aborts for a page of no pool of this type
+    if constexpr (kHardened) internal::frag_liveness().on_page_done(page);
+    page->ref.store(1, std::memory_order_relaxed);
     if (direct) {
       pool->recycle_direct(page);
     } else {

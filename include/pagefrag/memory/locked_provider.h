@@ -24,6 +24,7 @@
 #include <mutex>
 #include <span>
 
+#include "pagefrag/base/pool_attachments.h"
 #include "pagefrag/memory/page.h"
 #include "pagefrag/memory/provider.h"
 
@@ -72,6 +73,11 @@ class LockedProvider {
 
   // The wrapped provider; calling it directly bypasses the lock.
   P& inner() const noexcept { return *inner_; }
+  // The inner provider's pool list: the inner provider is the one that must
+  // outlive the pools. Any thread.
+  PoolAttachments& pool_attachments() const noexcept requires PoolAttachable<P> {
+    return inner_->pool_attachments();
+  }
 
  private:
   P* inner_;

@@ -6,11 +6,11 @@
 //
 //   owner cache   128 pages, LIFO, touched only by the owner thread (the one
 //                 that polls the queue): alloc() is a load and a store,
-//                 recycle_direct() adds one plain counter update. No lock, no
-//                 atomic read-modify-write. alloc_fast is not counted on the
-//                 fast path but derived in stats(): every page that leaves the
-//                 cache is handed out, so alloc_fast = pages put into the cache
-//                 (refills + recycle_cached) - pages in it now.
+//                 recycle_direct() adds one plain counter update and a check of
+//                 the page's pooled state. No lock, no atomic read-modify-write.
+//                 alloc_fast (the kernel's: cache hits) is not counted on the
+//                 fast path but derived in stats() from the pages that left
+//                 the cache minus those the refill and slow path served.
 //   ring          bounded multi-producer ring (pool_size slots, rounded up to
 //                 a power of two) that recycle() from any thread pushes into;
 //                 the owner refills its cache from it, 64 pages at a time.
@@ -24,11 +24,17 @@
 // while the pool holds it; Page::ref is 1 while it sits in cache or ring.
 //
 // Lifetime: create() returns a PagePoolHandle; destroying the handle is the
-// kernel's page_pool_destroy(): it empties cache and ring, and if pages are
-// still in flight the pool's memory stays alive until the last one comes back
-// from any thread, which then frees it (no use-after-free of the pool or its
-// ring: the bug class of CVE-2025-38129). stuck_page_pools() lists such pools.
-// The provider and the DMA backend must outlive every page of the pool.
+// kernel's page_pool_destroy(): it empties cache and ring, unmaps every page
+// still in flight (the kernel since 6.15), and if pages are still in flight
+// the pool's memory stays alive until the last one comes back from any
+// thread, which then frees it (no use-after-free of the pool or its ring: the
+// bug class of CVE-2025-38129). stuck_page_pools() lists such pools. After
+// destroy() returns no call reaches the DMA backend, which may be destroyed
+// at once; the provider must outlive every page. Providers and backends that
+// track their pools (base/pool_attachments.h) abort, naming the pools, when
+// destroyed too early. Every return checks that the page is one this pool
+// handed out (another pool's page, or a second recycle or put, aborts) in
+// every build.
 //
 // Thread contract, per member below: "owner" members only from the owner
 // thread (asserted in debug builds); "any thread" members from anywhere. The
@@ -43,14 +49,18 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "pagefrag/base/check.h"
 #include "pagefrag/base/compiler.h"
+#include "pagefrag/base/hardened.h"
 #include "pagefrag/base/iova.h"
+#include "pagefrag/base/pool_attachments.h"
 #include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/memory/page.h"
 #include "pagefrag/memory/provider.h"
@@ -102,7 +112,7 @@ class PagePool {
   // empty and the provider has no page. Owner thread.
   PAGEFRAG_ALWAYS_INLINE Page* alloc() {
     assert_owner();
-    if (PAGEFRAG_LIKELY(count_ != 0)) return cache_[--count_];  // alloc_fast: derived
+    if (PAGEFRAG_LIKELY(count_ != 0)) return hand_out(cache_[--count_]);  // alloc_fast: derived
     return alloc_slow();
   }
 
@@ -118,7 +128,7 @@ class PagePool {
         break;
       }
       const std::size_t take = std::min(n - k, count_);
-      for (std::size_t i = 0; i < take; ++i) pages[k + i] = cache_[count_ - 1 - i];
+      for (std::size_t i = 0; i < take; ++i) pages[k + i] = hand_out(cache_[count_ - 1 - i]);
       count_ -= take;
       k += take;
     }
@@ -128,7 +138,9 @@ class PagePool {
   // Returns a page the caller owns outright (no other reference) into the
   // owner cache, or into the ring when the cache is full (recycle_cache_full),
   // or to the provider when the ring is full too. Syncs max_len bytes for the
-  // device first when kPagePoolDmaSyncDev. Owner thread.
+  // device first when kPagePoolDmaSyncDev. Aborts, naming the page, when it
+  // is not a page this pool handed out (another pool's, already recycled).
+  // Owner thread; not after the pool's handle is destroyed (use recycle()).
   PAGEFRAG_ALWAYS_INLINE void recycle_direct(Page* page) {
     recycle_direct_synced(page, params_.max_len);
   }
@@ -137,14 +149,16 @@ class PagePool {
 
   // Returns a page the caller owns outright through the ring (or to the
   // provider when the ring is full, or once the pool is destroyed). Syncs
-  // max_len bytes for the device first when kPagePoolDmaSyncDev. Any thread.
+  // max_len bytes for the device first when kPagePoolDmaSyncDev. Aborts like
+  // recycle_direct() for a page this pool did not hand out. Any thread.
   void recycle(Page* page) { recycle_remote(page, params_.max_len); }
 
   // The kernel's page_pool_put_page(): drops one reference on the page
   // (Page::ref) and, when it was the last, recycles it after syncing
   // min(dma_sync_size, max_len) bytes (dma_sync_size < 0: max_len). With
   // allow_direct the caller asserts it is the owner thread and the page goes
-  // to the cache; otherwise through the ring. Any thread.
+  // to the cache; otherwise through the ring. A second put of a page already
+  // back in the pool aborts, naming it. Any thread.
   void put_page(Page* page, std::int64_t dma_sync_size, bool allow_direct) {
     if (page->ref.load(std::memory_order_acquire) != 1 &&
         page->ref.fetch_sub(1, std::memory_order_acq_rel) != 1) {
@@ -180,18 +194,19 @@ class PagePool {
 
   // Hands [offset, offset + len) of the page, measured from the pool's
   // params.offset like the kernel's page_pool_dma_sync_for_cpu(), to the CPU.
-  // Any thread, while the caller holds the page.
+  // After destroy() the page is unmapped and this does nothing. Any thread,
+  // while the caller holds the page, not concurrently with destroy().
   void sync_for_cpu(const Page* page, std::uint32_t offset, std::uint32_t len) {
-    if constexpr (Dma::kFeatures.needs_sync) {
-      dma_->sync_for_cpu(page->dma + params_.offset + offset, len, params_.dma_dir);
-    }
+    sync_for_cpu_in_page(page, params_.offset + offset, len);
   }
 
   // Hands [page_offset, page_offset + len) of the page, measured from the
-  // page's first byte (a fragment's Frag::offset), to the CPU. Any thread,
-  // while the caller holds the page.
+  // page's first byte (a fragment's Frag::offset), to the CPU. Like
+  // sync_for_cpu(), nothing after destroy(). Any thread, while the caller
+  // holds the page, not concurrently with destroy().
   void sync_for_cpu_in_page(const Page* page, std::uint32_t page_offset, std::uint32_t len) {
     if constexpr (Dma::kFeatures.needs_sync) {
+      if (PAGEFRAG_UNLIKELY((gate_.load(std::memory_order_acquire) & kGateDead) != 0)) return;
       dma_->sync_for_cpu(page->dma + page_offset, len, params_.dma_dir);
     }
   }
@@ -209,8 +224,18 @@ class PagePool {
   // A process-unique id (names the pool in stuck_page_pools()). Any thread.
   std::uint64_t id() const noexcept { return id_; }
 
-  // Pages handed out and not returned. Owner thread, or while quiesced.
-  std::int64_t inflight() const noexcept {
+  // The kernel's in-flight count, hold - release: pages taken from the
+  // provider and not yet released to it (in the cache, in the ring or handed
+  // out). After destroy() emptied cache and ring it is the pages still out.
+  // Any thread.
+  std::int64_t inflight() const {
+    std::lock_guard<std::mutex> lock(slow_mu_);
+    return static_cast<std::int64_t>(held_.size());
+  }
+
+  // Pages handed out and not returned (neither in the cache nor the ring).
+  // Owner thread, or while quiesced.
+  std::int64_t handed_out() const noexcept {
     return owner_pages_ - static_cast<std::int64_t>(count_) -
            remote_returned_.load(std::memory_order_acquire);
   }
@@ -219,25 +244,33 @@ class PagePool {
   // and the most it ever held. Any thread.
   std::size_t held_bytes() const {
     std::lock_guard<std::mutex> lock(slow_mu_);
-    return held_pages_ * page_bytes_;
+    return held_.size() * page_bytes_;
   }
   std::size_t held_bytes_high_water() const {
     std::lock_guard<std::mutex> lock(slow_mu_);
     return held_high_water_ * page_bytes_;
   }
 
-  // Counters, in-flight count and gauge. Owner thread, or while quiesced.
+  // Counters and gauges. Owner thread, or while quiesced.
   PoolStatsSnapshot stats() const {
     PoolStatsSnapshot s;
     stats_.fill(s);
-    if constexpr (Stats::kEnabled) {
-      s.alloc_fast = cache_filled_ + s.recycle_cached - static_cast<std::uint64_t>(count_);
-    }
-    s.inflight = inflight();
+    if constexpr (Stats::kEnabled) s.alloc_fast = alloc_fast();
+    s.handed_out = handed_out();
     std::lock_guard<std::mutex> lock(slow_mu_);
-    s.held_bytes = held_pages_ * page_bytes_;
+    s.inflight = static_cast<std::int64_t>(held_.size());
+    s.held_bytes = held_.size() * page_bytes_;
     s.held_bytes_high_water = held_high_water_ * page_bytes_;
     return s;
+  }
+
+  // Registers fn, called once with the pool's final counters when the pool
+  // is freed: at destroy() when nothing is in flight, else on whichever
+  // thread returns the last page. fn must not call into the pool. Owner
+  // thread, before destroy().
+  void set_on_free(std::function<void(const PoolStatsSnapshot&)> fn) {
+    assert_owner();
+    on_free_ = std::move(fn);
   }
 
   // ---- fragment allocator hook ----
@@ -272,14 +305,20 @@ class PagePool {
         "claim_owner() on page_pool {} that still has an owner", id_);
   }
 
-  // Aborts in debug builds when the caller is not the owner thread.
+  // Aborts in debug and hardened builds when the caller is not the owner
+  // thread.
   PAGEFRAG_ALWAYS_INLINE void assert_owner() const noexcept {
-    PAGEFRAG_DCHECK(owner_.load(std::memory_order_relaxed) == std::this_thread::get_id(),
+    PAGEFRAG_HCHECK(owner_.load(std::memory_order_relaxed) == std::this_thread::get_id(),
                     "page_pool {}: owner-only call from another thread", id_);
   }
 
  private:
   friend class PagePoolHandle<PagePool>;
+
+  // gate_: bit 0 is set by destroy(); each remote return adds kGateOne while
+  // it may still call the DMA backend, so destroy() can wait for those.
+  static constexpr std::uint64_t kGateDead = 1;
+  static constexpr std::uint64_t kGateOne = 2;
 
   PagePool(Provider& provider, Dma& dma, const PagePoolParams& params)
       : page_bytes_(provider.page_size() << params.order),
@@ -290,6 +329,9 @@ class PagePool {
         params_(params),
         id_(next_id()) {
     owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    held_.reserve(params.pool_size);
+    if constexpr (PoolAttachable<Provider>) provider.pool_attachments().attach(id_);
+    if constexpr (PoolAttachable<Dma>) dma.pool_attachments().attach(id_);
   }
 
   // One counter for every pool type in the process (an inline variable, not
@@ -303,6 +345,67 @@ class PagePool {
     return static_cast<std::uint32_t>(dma_sync_size);
   }
 
+  // The kernel's alloc_fast: pages served from the cache by a fast-path hit.
+  // Every page that left the cache other than at destroy was handed out;
+  // each refill or slow-path call that got pages handed out one of them
+  // itself (counted there, not here).
+  std::uint64_t alloc_fast() const noexcept {
+    PoolStatsSnapshot s;
+    stats_.fill(s);
+    return cache_filled_ + s.recycle_cached - count_ - dropped_at_destroy_ - s.alloc_refill -
+           s.alloc_slow - s.alloc_slow_high_order;
+  }
+
+  // A page leaves the pool: it is out now, and usable (hardened ASan builds
+  // poison pooled pages).
+  PAGEFRAG_ALWAYS_INLINE Page* hand_out(Page* page) noexcept {
+    page->pool_state.store(kPageOut, std::memory_order_relaxed);
+    if constexpr (kPoisoning) unpoison_memory(page->va, page_bytes_);
+    return page;
+  }
+
+  // Every return checks that the page is one this pool handed out: a page of
+  // another pool, of no pool, or already back (a double recycle or put)
+  // aborts in every build. One compare of two fields of the page's first
+  // line, which the return path touches anyway.
+  PAGEFRAG_ALWAYS_INLINE void check_owner_return(Page* page, const char* path) const {
+    if (PAGEFRAG_UNLIKELY(page->pool != this ||
+                          page->pool_state.load(std::memory_order_relaxed) != kPageOut)) {
+      bad_return(page, path);
+    }
+    page->pool_state.store(kPagePooled, std::memory_order_relaxed);
+  }
+  // The same for a return from any thread: the exchange makes two threads
+  // returning one page at once see each other.
+  void check_remote_return(Page* page, const char* path) const {
+    if (PAGEFRAG_UNLIKELY(page->pool != this ||
+                          page->pool_state.exchange(kPagePooled, std::memory_order_relaxed) !=
+                              kPageOut)) {
+      bad_return(page, path);
+    }
+  }
+
+  [[noreturn]] PAGEFRAG_COLD PAGEFRAG_NOINLINE void bad_return(const Page* page,
+                                                               const char* path) const {
+    const void* p = page;
+    if (page->pool == this && page->pool_state.load(std::memory_order_relaxed) == kPagePooled) {
+      PAGEFRAG_CHECK(false,
+                     "{} of page {} (va {}) into page_pool {}: the page is already back in the "
+                     "pool (recycled or put twice)",
+                     path, p, static_cast<void*>(page->va), id_);
+    }
+    if (page->pool == nullptr) {
+      PAGEFRAG_CHECK(false,
+                     "{} of page {} (va {}) into page_pool {}: the page belongs to no pool "
+                     "(never from one, or already released to its provider)",
+                     path, p, static_cast<void*>(page->va), id_);
+    }
+    PAGEFRAG_CHECK(page->pool == this, "{} of page {} (va {}) into page_pool {}: the page is {}'s",
+                   path, p, static_cast<void*>(page->va), id_, page->pool);
+    PAGEFRAG_CHECK(false, "{} of page {} into page_pool {}: page state {} (expected handed out)",
+                   path, p, id_, page->pool_state.load(std::memory_order_relaxed));
+  }
+
   // Compiled out for backends that never need syncs (NoDma).
   PAGEFRAG_ALWAYS_INLINE void sync_for_device(Page* page, std::uint32_t len) {
     if constexpr (Dma::kFeatures.needs_sync) {
@@ -311,10 +414,20 @@ class PagePool {
     }
   }
 
+  // Syncs a returned page for the device; in hardened ASan builds the page
+  // is poisoned from here until it is handed out again (unpoisoned first: a
+  // bounce-buffering backend reads it to sync).
+  PAGEFRAG_ALWAYS_INLINE void sync_returned(Page* page, std::uint32_t len) {
+    if constexpr (kPoisoning) unpoison_memory(page->va, page_bytes_);
+    sync_for_device(page, len);
+    if constexpr (kPoisoning) poison_memory(page->va, page_bytes_);
+  }
+
   PAGEFRAG_ALWAYS_INLINE void recycle_direct_synced(Page* page, std::uint32_t len) {
     assert_owner();
-    PAGEFRAG_DCHECK(page->pool == this, "recycle_direct of a page of another pool");
-    sync_for_device(page, len);
+    PAGEFRAG_HCHECK(!destroyed_, "page_pool {}: recycle_direct after destroy; use recycle()", id_);
+    check_owner_return(page, "recycle_direct");
+    sync_returned(page, len);
     if (PAGEFRAG_LIKELY(count_ < kPagePoolCacheSize)) {
       stats_.template add<PoolCounter::kRecycleCached>(1);
       cache_[count_++] = page;
@@ -335,16 +448,23 @@ class PagePool {
     release_pages(&page, 1);
   }
 
-  // A return from outside the owner's bookkeeping. The last access to the
-  // pool is the fetch_add in finish_remote_return(). Any thread.
+  // A return from outside the owner's bookkeeping. While it may still call
+  // the DMA backend it holds the gate open (destroy() waits for it); the
+  // last access to the pool is the fetch_add in finish_remote_return(). Any
+  // thread.
   PAGEFRAG_NOINLINE void recycle_remote(Page* page, std::uint32_t len) {
-    PAGEFRAG_DCHECK(page->pool == this, "recycle of a page of another pool");
-    if (PAGEFRAG_UNLIKELY(dead_.load(std::memory_order_acquire))) {
-      stats_.template add<PoolCounter::kRecycleReleasedRefcnt>(1);
+    check_remote_return(page, "recycle");
+    if (PAGEFRAG_UNLIKELY((gate_.fetch_add(kGateOne, std::memory_order_acq_rel) & kGateDead) !=
+                          0)) {
+      gate_.fetch_sub(kGateOne, std::memory_order_release);
+      // Destroyed: the page was unmapped then (or is unmapped below, before
+      // destroy() returns); released with no DMA call after destroy().
+      stats_.template add<PoolCounter::kReleasedAfterDestroy>(1);
       release_pages(&page, 1);
     } else {
-      sync_for_device(page, len);
+      sync_returned(page, len);
       push_or_release(page);
+      gate_.fetch_sub(kGateOne, std::memory_order_release);
     }
     finish_remote_return();
   }
@@ -360,7 +480,7 @@ class PagePool {
       stats_.template add<PoolCounter::kAllocFail>(1);
       return nullptr;
     }
-    return cache_[--count_];  // alloc_fast: derived
+    return hand_out(cache_[--count_]);  // served by refill or slow: counted there
   }
 
   // Refills the empty cache from the ring, else from the provider. Returns
@@ -379,26 +499,30 @@ class PagePool {
   }
 
   // Allocates min(64, pool_size - held) pages (at least one) from the
-  // provider into out, maps them and takes them into the pool. Owner thread.
+  // provider into out, maps them and takes them into the pool; counts
+  // alloc_slow (order 0) or alloc_slow_high_order when it got a page, as the
+  // kernel does. Owner thread.
   std::size_t alloc_from_provider(Page** out) {
     std::lock_guard<std::mutex> lock(slow_mu_);
-    const std::size_t room = params_.pool_size > held_pages_ ? params_.pool_size - held_pages_ : 0;
+    const std::size_t room =
+        params_.pool_size > held_.size() ? params_.pool_size - held_.size() : 0;
     const std::size_t want = std::clamp<std::size_t>(room, 1, kPagePoolCacheRefill);
     std::size_t k = provider_->alloc_bulk(params_.order, out, want);
-    if (params_.order == 0) {
-      stats_.template add<PoolCounter::kAllocSlow>(1);
-    } else {
-      stats_.template add<PoolCounter::kAllocSlowHighOrder>(1);
-    }
     k = map_new_pages(out, k);
-    held_pages_ += k;
-    held_high_water_ = std::max(held_high_water_, held_pages_);
+    if (k != 0) {
+      if (params_.order == 0) {
+        stats_.template add<PoolCounter::kAllocSlow>(1);
+      } else {
+        stats_.template add<PoolCounter::kAllocSlowHighOrder>(1);
+      }
+    }
+    held_high_water_ = std::max(held_high_water_, held_.size());
     return k;
   }
 
-  // Gives each new page its pool-layer state and DMA address; a page whose
-  // mapping fails goes back to the provider. Returns the pages kept, packed
-  // at the front of pages. Caller holds slow_mu_.
+  // Gives each new page its pool-layer state and DMA address and enters it
+  // in held_; a page whose mapping fails goes back to the provider. Returns
+  // the pages kept, packed at the front of pages. Caller holds slow_mu_.
   std::size_t map_new_pages(Page** pages, std::size_t n) {
     std::size_t kept = 0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -409,7 +533,11 @@ class PagePool {
         page->dma = *dma;
         page->ref.store(1, std::memory_order_relaxed);
         page->owner_ref = 0;
+        page->pool_state.store(kPagePooled, std::memory_order_relaxed);
+        page->pool_slot = static_cast<std::uint32_t>(held_.size());
+        held_.push_back(page);
         sync_for_device(page, params_.max_len);
+        if constexpr (kPoisoning) poison_memory(page->va, page_bytes_);
         pages[kept++] = page;
       } else {
         provider_->release_bulk(&page, 1);
@@ -427,20 +555,36 @@ class PagePool {
     return dma_->map({page->va, page_bytes_}, params_.dma_dir);
   }
 
-  // Unmaps n pages and returns them to the provider. Any thread.
+  // Unmaps the page (the kernel passes DMA_ATTR_SKIP_CPU_SYNC; a bounce
+  // backend copies back on unmap, so the page is unpoisoned first). Caller
+  // holds slow_mu_.
+  void unmap_page(Page* page) {
+    if constexpr (kPoisoning) unpoison_memory(page->va, page_bytes_);
+    const absl::Status s = dma_->unmap(page->dma, page_bytes_, params_.dma_dir);
+    PAGEFRAG_CHECK(s.ok(), "page_pool {}: unmap of its own mapping failed: {}", id_, s.ToString());
+  }
+
+  // Unmaps n pages (unless destroy() unmapped them already) and returns them
+  // to the provider. Any thread.
   void release_pages(Page** pages, std::size_t n) {
     std::lock_guard<std::mutex> lock(slow_mu_);
     for (std::size_t i = 0; i < n; ++i) {
-      if ((params_.flags & kPagePoolDmaMap) != 0) {
-        const absl::Status s = dma_->unmap(pages[i]->dma, page_bytes_, params_.dma_dir);
-        PAGEFRAG_CHECK(s.ok(), "page_pool {}: unmap of its own mapping failed: {}", id_,
-                       s.ToString());
-      }
-      pages[i]->pool = nullptr;
-      pages[i]->pool_type = nullptr;
+      Page* page = pages[i];
+      if ((params_.flags & kPagePoolDmaMap) != 0 && !dma_detached_) unmap_page(page);
+      if constexpr (kPoisoning) unpoison_memory(page->va, page_bytes_);
+      // Out of held_: the last entry takes the page's slot.
+      const std::uint32_t slot = page->pool_slot;
+      PAGEFRAG_CHECK(slot < held_.size() && held_[slot] == page,
+                     "page_pool {}: release of page {} it does not hold", id_,
+                     static_cast<void*>(page));
+      held_[slot] = held_.back();
+      held_[slot]->pool_slot = slot;
+      held_.pop_back();
+      page->pool = nullptr;
+      page->pool_type = nullptr;
+      page->pool_state.store(kPageAtProvider, std::memory_order_relaxed);
     }
     provider_->release_bulk(pages, n);
-    held_pages_ -= n;
   }
 
   void drain_ring() {
@@ -448,15 +592,37 @@ class PagePool {
     while (std::size_t k = ring_.pop_bulk(batch, kPagePoolCacheRefill)) release_pages(batch, k);
   }
 
+  // The kernel's unmap at destroy (ee62ce7a1d90): with cache and ring empty,
+  // held_ lists exactly the pages in flight; each is unmapped now, and from
+  // here on no call reaches the DMA backend (release_pages skips the unmap,
+  // syncs see the gate closed). Owner thread, gate closed, no remote inside.
+  void unmap_inflight() {
+    std::lock_guard<std::mutex> lock(slow_mu_);
+    if ((params_.flags & kPagePoolDmaMap) != 0) {
+      for (Page* page : held_) unmap_page(page);
+    }
+    dma_detached_ = true;
+  }
+
   // page_pool_destroy(): called by the handle on the owner thread.
   static void destroy(PagePool* pool) {
     pool->assert_owner();
     if (pool->frag_drain_ != nullptr) std::exchange(pool->frag_drain_, nullptr)(pool->frag_owner_);
-    pool->dead_.store(true, std::memory_order_seq_cst);
+    pool->alloc_fast_at_destroy_ = pool->alloc_fast();
+    // Close the gate and wait for remote returns still inside it (they may
+    // be syncing or pushing); later ones see it closed and release.
+    pool->gate_.fetch_or(kGateDead, std::memory_order_acq_rel);
+    while ((pool->gate_.load(std::memory_order_acquire) & ~kGateDead) != 0) {
+      std::this_thread::yield();
+    }
+    pool->destroyed_ = true;
     pool->release_pages(pool->cache_, pool->count_);
+    pool->dropped_at_destroy_ += pool->count_;
     pool->owner_pages_ -= static_cast<std::int64_t>(std::exchange(pool->count_, 0));
     pool->drain_ring();
-    // From here inflight() = -remote_returned_: the pages still out.
+    pool->unmap_inflight();
+    if constexpr (PoolAttachable<Dma>) pool->dma_->pool_attachments().detach(pool->id_);
+    // From here handed_out() = -remote_returned_: the pages still out.
     const std::int64_t pending = std::exchange(pool->owner_pages_, 0);
     // The subtraction and the registration happen under the registry's lock,
     // so stuck_page_pools() never sees the pool before its count is settled
@@ -478,6 +644,15 @@ class PagePool {
   static void free_dead(PagePool* pool) {
     pool->drain_ring();
     internal::stuck_pool_registry().remove(pool);
+    if constexpr (PoolAttachable<Provider>) pool->provider_->pool_attachments().detach(pool->id_);
+    if (pool->on_free_) {
+      PoolStatsSnapshot s;
+      pool->stats_.fill(s);
+      if constexpr (Stats::kEnabled) s.alloc_fast = pool->alloc_fast_at_destroy_;
+      s.inflight = static_cast<std::int64_t>(pool->held_.size());
+      s.held_bytes_high_water = pool->held_high_water_ * pool->page_bytes_;
+      pool->on_free_(s);
+    }
     delete pool;
   }
 
@@ -494,6 +669,7 @@ class PagePool {
   std::int64_t owner_pages_ = 0;
   const std::size_t page_bytes_;
   const bool sync_dev_;
+  bool destroyed_ = false;  // owner: destroy() ran
   Page* cache_[kPagePoolCacheSize];
   [[no_unique_address]] Stats stats_;
 
@@ -502,7 +678,8 @@ class PagePool {
   // Pages returned by recycle()/put_page(!direct); after destroy, minus the
   // pages then in flight plus later returns.
   alignas(kCacheLineSize) std::atomic<std::int64_t> remote_returned_{0};
-  std::atomic<bool> dead_{false};
+  // kGateDead | kGateOne * (remote returns that may still call the backend).
+  std::atomic<std::uint64_t> gate_{0};
 
   // ---- cold: setup, slow paths ----
   alignas(kCacheLineSize) Provider* provider_;
@@ -510,11 +687,19 @@ class PagePool {
   const PagePoolParams params_;
   const std::uint64_t id_;
   std::atomic<std::thread::id> owner_;
-  mutable std::mutex slow_mu_;  // provider, map/unmap, held gauge
-  std::size_t held_pages_ = 0;
+  mutable std::mutex slow_mu_;  // provider, map/unmap, held_
+  // Every page the pool holds from its provider (cache, ring, handed out),
+  // each at its Page::pool_slot: the kernel's hold - release is its size, and
+  // destroy() unmaps those still out through it. Touched only on slow paths.
+  std::vector<Page*> held_;
   std::size_t held_high_water_ = 0;
-  // Pages refill() put into the cache, for the derived alloc_fast. Owner.
+  bool dma_detached_ = false;  // destroy() unmapped every page: no more DMA calls
+  // Pages refill() put into the cache, and pages destroy() released from
+  // it, for the derived alloc_fast. Owner.
   std::uint64_t cache_filled_ = 0;
+  std::uint64_t dropped_at_destroy_ = 0;
+  std::uint64_t alloc_fast_at_destroy_ = 0;
+  std::function<void(const PoolStatsSnapshot&)> on_free_;
   // The fragment allocator's drain hook (set_frag_drain). Owner.
   void* frag_owner_ = nullptr;
   void (*frag_drain_)(void*) = nullptr;

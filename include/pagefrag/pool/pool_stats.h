@@ -2,8 +2,10 @@
 // pagefrag/pool/pool_stats.h: PagePool statistics as a policy type.
 //
 // A PagePool counts its events through a stats policy, the third template
-// parameter of PagePool. The counters carry the kernel's page_pool names
-// (alloc_fast ... recycle_released_refcnt) plus alloc_fail. They are split by
+// parameter of PagePool. A counter carrying a kernel page_pool name (alloc_fast
+// ... recycle_released_refcnt) means what the kernel's does (net/core/
+// page_pool.c); pagefrag's own counters have their own names (alloc_fail,
+// released_after_destroy; their docs start "pagefrag:"). They are split by
 // writer, as the kernel splits its per-pool alloc stats from its per-CPU
 // recycle stats:
 //   owner counters  written only by the pool's owner thread: plain integers,
@@ -15,7 +17,8 @@
 // instructions nor bytes).
 //
 // A PoolStatsSnapshot is what PagePool::stats() returns: the counters, the
-// in-flight page count and the held-bytes gauges. Its members, enum, sum, fmt
+// in-flight page count (the kernel's hold - release), the pages handed out
+// and the held-bytes gauges. Its members, enum, sum, fmt
 // formatter and name/value table all come from the lists below
 // (base/counters.h).
 #pragma once
@@ -38,27 +41,33 @@ namespace pagefrag {
 // PagePool::stats().
 #define PAGEFRAG_POOL_OWNER_COUNTERS(X)                                                       \
   X(kAllocFast, std::uint64_t, alloc_fast,                                                    \
-    "pages handed out from the owner cache (derived in stats(), not counted per page)")       \
-  X(kAllocSlow, std::uint64_t, alloc_slow, "slow-path provider allocations of order-0 pages") \
+    "pages served by a hit in the owner cache (derived in stats(), not counted per page)")    \
+  X(kAllocSlow, std::uint64_t, alloc_slow,                                                    \
+    "slow-path calls (ring and cache empty) that got order-0 pages from the provider")        \
   X(kAllocSlowHighOrder, std::uint64_t, alloc_slow_high_order,                                \
-    "slow-path provider allocations of order > 0 pages")                                      \
+    "slow-path calls that got order > 0 pages from the provider")                             \
   X(kAllocEmpty, std::uint64_t, alloc_empty, "refills that found the ring empty")             \
   X(kAllocRefill, std::uint64_t, alloc_refill, "refills that moved pages from ring to cache") \
   X(kAllocWaive, std::uint64_t, alloc_waive,                                                  \
     "pages a refill skipped (kernel: wrong NUMA node); always 0, kept for name parity")       \
   X(kRecycleCached, std::uint64_t, recycle_cached, "pages recycled into the owner cache")     \
   X(kRecycleCacheFull, std::uint64_t, recycle_cache_full,                                     \
-    "direct recycles that found the cache full")                                              \
-  X(kAllocFail, std::uint64_t, alloc_fail, "allocations that returned nullptr")
-#define PAGEFRAG_POOL_REMOTE_COUNTERS(X)                                       \
-  X(kRecycleRing, std::uint64_t, recycle_ring, "pages recycled into the ring") \
-  X(kRecycleRingFull, std::uint64_t, recycle_ring_full,                        \
-    "recycles that found the ring full (page released)")                       \
-  X(kRecycleReleasedRefcnt, std::uint64_t, recycle_released_refcnt,            \
-    "pages returned after destroy, released to the provider")
-#define PAGEFRAG_POOL_GAUGES(X)                                                    \
-  X(kInflight, std::int64_t, inflight, "pages handed out and not yet returned")    \
-  X(kHeldBytes, std::size_t, held_bytes, "bytes the pool holds from its provider") \
+    "direct recycles that found the cache full (the page went on to the ring)")               \
+  X(kAllocFail, std::uint64_t, alloc_fail, "pagefrag: allocations that returned no page")
+#define PAGEFRAG_POOL_REMOTE_COUNTERS(X)                                                        \
+  X(kRecycleRing, std::uint64_t, recycle_ring, "pages recycled into the ring")                  \
+  X(kRecycleRingFull, std::uint64_t, recycle_ring_full,                                         \
+    "recycles that found the ring full (page released to the provider)")                        \
+  X(kRecycleReleasedRefcnt, std::uint64_t, recycle_released_refcnt,                             \
+    "released, not recycled, because another reference was held (kernel: page refcount != 1); " \
+    "always 0: pagefrag pages have one reference domain; kept for name parity")                 \
+  X(kReleasedAfterDestroy, std::uint64_t, released_after_destroy,                               \
+    "pagefrag: pages returned after destroy(), released to the provider without a DMA call")
+#define PAGEFRAG_POOL_GAUGES(X)                                                                 \
+  X(kInflight, std::int64_t, inflight,                                                          \
+    "kernel hold - release: pages taken from the provider and not released (cache, ring, out)") \
+  X(kHandedOut, std::int64_t, handed_out, "pagefrag: pages handed out and not yet returned")    \
+  X(kHeldBytes, std::size_t, held_bytes, "bytes the pool holds from its provider")              \
   X(kHeldBytesHighWater, std::size_t, held_bytes_high_water, "the most held_bytes ever was")
 #define PAGEFRAG_POOL_STATS(X) \
   PAGEFRAG_POOL_OWNER_COUNTERS(X) PAGEFRAG_POOL_REMOTE_COUNTERS(X) PAGEFRAG_POOL_GAUGES(X)

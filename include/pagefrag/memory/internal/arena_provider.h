@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "pagefrag/base/bits.h"
+#include "pagefrag/base/pool_attachments.h"
 #include "pagefrag/memory/internal/buddy_arena.h"
 #include "pagefrag/memory/mapped_region.h"
 #include "pagefrag/memory/page.h"
@@ -58,6 +59,10 @@ class ArenaProvider {
   std::size_t free_bytes() const noexcept { return arena_.free_bytes(); }
   std::size_t allocated_blocks() const noexcept { return arena_.allocated_blocks(); }
 
+  // The pools using this provider (base/pool_attachments.h): destroying it while
+  // one is attached aborts, naming the pools. Any thread.
+  PoolAttachments& pool_attachments() noexcept { return pool_attachments_; }
+
  protected:
   // `region` is aligned to and a multiple of page_size << max_order
   // (validated by the derived factory).
@@ -73,6 +78,7 @@ class ArenaProvider {
   std::size_t page_size_;
   unsigned max_order_;
   BuddyArena arena_;
+  PoolAttachments pool_attachments_{"memory provider"};
 };
 
 }  // namespace pagefrag::internal
