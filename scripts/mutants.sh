@@ -123,33 +123,57 @@ else
   selected=("${!ids[@]}")
 fi
 
-# apply_mutant FILE AFTER FIND REPLACE: rewrites FILE in place; prints why
-# and fails unless the mutant applies exactly once. FIND must occur on
-# exactly one line (after the one line containing AFTER, when given: the
-# first line after it that contains FIND).
-apply_mutant() {
-  python3 - "$@" <<'EOF'
-import sys
-path, after, find, replace = sys.argv[1:5]
-lines = open(path, encoding="utf-8").read().split("\n")
-start = 0
-if after:
-    anchors = [i for i, l in enumerate(lines) if after in l]
-    if len(anchors) != 1:
-        sys.exit(f"'after' text occurs on {len(anchors)} lines, expected 1")
-    start = anchors[0] + 1
-    hits = [i for i in range(start, len(lines)) if find in lines[i]][:1]
-    if not hits:
-        sys.exit("'find' text does not occur after the 'after' line")
-else:
-    hits = [i for i, l in enumerate(lines) if find in l]
-    if len(hits) != 1:
-        sys.exit(f"'find' text occurs on {len(hits)} lines, expected 1")
-i = hits[0]
-if lines[i].count(find) != 1:
-    sys.exit(f"'find' text occurs {lines[i].count(find)} times on its line, expected 1")
-lines[i] = lines[i].replace(find, replace)
-open(path, "w", encoding="utf-8").write("\n".join(lines))
+# The mutator, for one or many mutants: arguments in groups of five (label,
+# file, after, find, replace); each file is rewritten in place unless
+# PAGEFRAG_MUTANTS_DRY=1. A mutant's `find` must occur on exactly one line
+# (or, with `after`, the first line containing it after the one line that
+# contains `after`) and exactly once on it. Prints "label: why" for each
+# mutant that does not apply, or that changes nothing; fails if any.
+# /usr/bin/python3 when present: a version manager's shim costs a second a call.
+python=python3
+[[ -x /usr/bin/python3 ]] && python=/usr/bin/python3
+mutate() {
+  "$python" - "$@" <<'EOF'
+import os, sys
+args, bad = sys.argv[1:], 0
+dry = os.environ.get("PAGEFRAG_MUTANTS_DRY") == "1"
+for k in range(0, len(args), 5):
+    label, path, after, find, replace = args[k:k + 5]
+    def fail(why):
+        global bad
+        bad += 1
+        print(f"{label}: {why}")
+    try:
+        lines = open(path, encoding="utf-8").read().split("\n")
+    except OSError as e:
+        fail(f"cannot read {path}: {e.strerror}")
+        continue
+    if after:
+        anchors = [i for i, l in enumerate(lines) if after in l]
+        if len(anchors) != 1:
+            fail(f"'after' text occurs on {len(anchors)} lines, expected 1")
+            continue
+        hits = [i for i in range(anchors[0] + 1, len(lines)) if find in lines[i]][:1]
+        if not hits:
+            fail("'find' text does not occur after the 'after' line")
+            continue
+    else:
+        hits = [i for i, l in enumerate(lines) if find in l]
+        if len(hits) != 1:
+            fail(f"'find' text occurs on {len(hits)} lines, expected 1")
+            continue
+    i = hits[0]
+    if lines[i].count(find) != 1:
+        fail(f"'find' text occurs {lines[i].count(find)} times on its line, expected 1")
+        continue
+    mutated = lines[i].replace(find, replace)
+    if mutated == lines[i]:
+        fail("the replacement changes nothing")
+        continue
+    lines[i] = mutated
+    if not dry:
+        open(path, "w", encoding="utf-8").write("\n".join(lines))
+sys.exit(1 if bad else 0)
 EOF
 }
 
@@ -159,23 +183,15 @@ if [[ $mode == list ]]; then
 fi
 
 if [[ $mode == check ]]; then
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  bad=0
+  jobs=()
   for i in "${selected[@]}"; do
-    src="$root/${files[i]}"
-    [[ -f $src ]] || { echo "${ids[i]}: ${files[i]} does not exist"; bad=$((bad + 1)); continue; }
-    cp "$src" "$tmp/f"
-    if ! why=$(apply_mutant "$tmp/f" "${afters[i]}" "${finds[i]}" "${replaces[i]}" 2>&1); then
-      echo "${ids[i]}: ${files[i]}: $why"
-      bad=$((bad + 1))
-    elif cmp -s "$src" "$tmp/f"; then
-      echo "${ids[i]}: ${files[i]}: the replacement changes nothing"
-      bad=$((bad + 1))
-    fi
+    jobs+=("${ids[i]}" "$root/${files[i]}" "${afters[i]}" "${finds[i]}" "${replaces[i]}")
   done
-  n_dup=$(printf '%s\n' "${ids[@]}" | sort | uniq -d | wc -l)
-  ((n_dup == 0)) || { echo "duplicate mutant ids: $(printf '%s\n' "${ids[@]}" | sort | uniq -d | tr '\n' ' ')"; bad=$((bad + 1)); }
+  problems=$(PAGEFRAG_MUTANTS_DRY=1 mutate "${jobs[@]}")
+  [[ -n $problems ]] && echo "$problems"
+  bad=$(grep -c . <<<"$problems")
+  dups=$(printf '%s\n' "${ids[@]}" | sort | uniq -d | tr '\n' ' ')
+  [[ -z $dups ]] || { echo "duplicate mutant ids: $dups"; bad=$((bad + 1)); }
   echo "mutants.sh --check: ${#selected[@]} mutants, $bad problems"
   ((bad == 0)) && exit 0 || exit 1
 fi
@@ -251,7 +267,7 @@ for i in "${selected[@]}"; do
   fi
   cp "$tree/${files[i]}" "$work/pristine"
   mutated=${files[i]}
-  if ! why=$(apply_mutant "$tree/${files[i]}" "${afters[i]}" "${finds[i]}" "${replaces[i]}" 2>&1); then
+  if ! why=$(mutate "$id" "$tree/${files[i]}" "${afters[i]}" "${finds[i]}" "${replaces[i]}" 2>&1); then
     restore
     results[i]=invalid result_config[i]="-" result_secs[i]=0
     log "$id: does not apply: $why"

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "pagefrag/base/hardened.h"
 #include "pagefrag/dma/mock_dma.h"
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/frag/fragment_allocator.h"
@@ -206,6 +207,122 @@ TEST_CASE("a fragment of another pool freed by address aborts") {
   pool_a->reset();
   pool_b->reset();
   CHECK(provider.allocated_blocks() == 0);
+}
+
+TEST_CASE("pages of another pool, or returned twice, abort on every return path") {
+  using Pool = PagePool<HeapProvider, NoDma>;
+  HeapProvider provider = make_provider();
+  NoDma dma;
+  auto pool_a = Pool::create(provider, dma, {.pool_size = 4});
+  auto pool_b = Pool::create(provider, dma, {.pool_size = 4});
+  REQUIRE(pool_a.ok());
+  REQUIRE(pool_b.ok());
+  Pool& a = **pool_a;
+  Pool& b = **pool_b;
+  Page* mine = a.alloc();
+  Page* theirs = b.alloc();
+  REQUIRE(mine != nullptr);
+  REQUIRE(theirs != nullptr);
+  using testing::aborted;
+  using testing::in_child;
+  // Another pool's page, on each path into a.
+  CHECK(aborted(in_child([&] { a.recycle_direct(theirs); })));
+  CHECK(aborted(in_child([&] { a.recycle(theirs); })));
+  CHECK(aborted(in_child([&] { a.put_page(theirs, -1, true); })));
+  CHECK(aborted(in_child([&] { a.put_page(theirs, -1, false); })));
+  // Its own page, returned twice.
+  CHECK(aborted(in_child([&] {
+    a.recycle_direct(mine);
+    a.recycle_direct(mine);
+  })));
+  CHECK(aborted(in_child([&] {
+    a.recycle(mine);
+    a.recycle(mine);
+  })));
+  CHECK(aborted(in_child([&] {
+    a.recycle_direct(mine);
+    a.put_page(mine, -1, false);
+  })));
+  // In the parent both go home once.
+  a.recycle_direct(mine);
+  b.recycle_direct(theirs);
+  pool_a->reset();
+  pool_b->reset();
+  CHECK(provider.allocated_blocks() == 0);
+}
+
+TEST_CASE("a fragment page of another pool freed by Page* aborts in hardened builds") {
+  using Pool = PagePool<HeapProvider, NoDma>;
+  using Frags = FragmentAllocator<Pool>;
+  HeapProvider provider = make_provider();
+  NoDma dma;
+  auto pool_a = Pool::create(provider, dma, {.pool_size = 4});
+  auto pool_b = Pool::create(provider, dma, {.pool_size = 4});
+  REQUIRE(pool_a.ok());
+  REQUIRE(pool_b.ok());
+  {
+    auto a = Frags::create(**pool_a);
+    auto b = Frags::create(**pool_b);
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    const Frag theirs = b->alloc_frag(512);
+    REQUIRE(theirs);
+    if constexpr (kHardened) {
+      CHECK(testing::aborted(testing::in_child([&] { a->free_frag(theirs.page); })));
+    }
+    b->free_frag(theirs.page);
+  }
+  pool_a->reset();
+  pool_b->reset();
+  CHECK(provider.allocated_blocks() == 0);
+}
+
+// Pages still out when the pool is destroyed: destroy unmaps them at once
+// (no DMA call after it), each later return is released and counted, and
+// the last one delivers the final counters. Oracles: MockDma's mapping and
+// call counts, the provider's block count, and counts kept by hand.
+TEST_CASE("counters after destroy: the final snapshot counts every late return") {
+  HeapProvider provider = make_provider();
+  MockDma dma({.mode = MockDmaMode::kStrict});
+  auto pool =
+      MockPool::create(provider, dma, {.pool_size = 8, .max_len = kPage, .flags = kSyncFlags});
+  REQUIRE(pool.ok());
+  std::optional<PoolStatsSnapshot> final_stats;
+  int calls = 0;
+  (*pool)->set_on_free([&](const PoolStatsSnapshot& s) {
+    final_stats = s;
+    ++calls;
+  });
+  constexpr int kOut = 5, kBackBefore = 2;
+  std::vector<Page*> out;
+  for (int i = 0; i < kOut + kBackBefore; ++i) out.push_back((*pool)->alloc());
+  for (Page* p : out) REQUIRE(p != nullptr);
+  for (int i = 0; i < kBackBefore; ++i) (*pool)->recycle_direct(out[kOut + i]);
+  MockPool* raw = pool->get();
+  pool->reset();  // kOut pages still out
+  CHECK(calls == 0);
+  CHECK(dma.live_mappings() == 0);  // unmapped at destroy, pages out included
+  const MockDmaCounters at_destroy = dma.counters();
+  std::thread([&] {
+    for (int i = 0; i < 3; ++i) raw->recycle(out[i]);
+  }).join();
+  CHECK(calls == 0);
+  raw->put_page(out[3], -1, false);
+  CHECK(calls == 0);
+  std::thread([&] { raw->put_page(out[4], -1, false); }).join();  // the last: frees the pool
+  REQUIRE(calls == 1);
+  CHECK(final_stats->released_after_destroy == kOut);
+  CHECK(final_stats->recycle_ring == 0);
+  CHECK(final_stats->recycle_cached == kBackBefore);
+  CHECK(final_stats->alloc_slow == 1);  // one slow-path call brought pool_size pages
+  CHECK(final_stats->alloc_fast == kOut + kBackBefore - 1);
+  CHECK(final_stats->inflight == 0);
+  CHECK(provider.allocated_blocks() == 0);
+  // No DMA call after destroy: the late returns neither synced nor unmapped.
+  const MockDmaCounters now = dma.counters();
+  CHECK(now.syncs_for_device == at_destroy.syncs_for_device);
+  CHECK(now.unmaps == at_destroy.unmaps);
+  CHECK(now.unmap_errors == 0);
 }
 
 // One RX queue's workload, every free on another thread: 1024 live
