@@ -375,15 +375,10 @@ class PagePool {
     }
     page->pool_state.store(kPagePooled, std::memory_order_relaxed);
   }
-  // The same for a return from any thread: the exchange makes two threads
-  // returning one page at once see each other.
-  void check_remote_return(Page* page, const char* path) const {
-    if (PAGEFRAG_UNLIKELY(page->pool != this ||
-                          page->pool_state.exchange(kPagePooled, std::memory_order_relaxed) !=
-                              kPageOut)) {
-      bad_return(page, path);
-    }
-  }
+  // The same for a return from any thread (a load and a store, as on the
+  // owner path: two threads returning one page at the same instant may both
+  // pass; one after the other, the second aborts).
+  void check_remote_return(Page* page, const char* path) const { check_owner_return(page, path); }
 
   [[noreturn]] PAGEFRAG_COLD PAGEFRAG_NOINLINE void bad_return(const Page* page,
                                                                const char* path) const {
@@ -448,15 +443,22 @@ class PagePool {
     release_pages(&page, 1);
   }
 
-  // A return from outside the owner's bookkeeping. While it may still call
-  // the DMA backend it holds the gate open (destroy() waits for it); the
-  // last access to the pool is the fetch_add in finish_remote_return(). Any
-  // thread.
+  // Whether a return syncs for the device: the only backend call a remote
+  // return makes outside slow_mu_.
+  bool syncs_on_return() const noexcept { return Dma::kFeatures.needs_sync && sync_dev_; }
+
+  // A return from outside the owner's bookkeeping. When it syncs for the
+  // device it holds the gate open meanwhile (destroy() waits for it); without
+  // a sync it only reads the gate (a push that races destroy's drain is
+  // released by free_dead()). The last access to the pool is the fetch_add
+  // in finish_remote_return(). Any thread.
   PAGEFRAG_NOINLINE void recycle_remote(Page* page, std::uint32_t len) {
     check_remote_return(page, "recycle");
-    if (PAGEFRAG_UNLIKELY((gate_.fetch_add(kGateOne, std::memory_order_acq_rel) & kGateDead) !=
-                          0)) {
-      gate_.fetch_sub(kGateOne, std::memory_order_release);
+    const bool syncs = syncs_on_return();
+    const std::uint64_t gate = syncs ? gate_.fetch_add(kGateOne, std::memory_order_acq_rel)
+                                     : gate_.load(std::memory_order_acquire);
+    if (PAGEFRAG_UNLIKELY((gate & kGateDead) != 0)) {
+      if (syncs) gate_.fetch_sub(kGateOne, std::memory_order_release);
       // Destroyed: the page was unmapped then (or is unmapped below, before
       // destroy() returns); released with no DMA call after destroy().
       stats_.template add<PoolCounter::kReleasedAfterDestroy>(1);
@@ -464,7 +466,7 @@ class PagePool {
     } else {
       sync_returned(page, len);
       push_or_release(page);
-      gate_.fetch_sub(kGateOne, std::memory_order_release);
+      if (syncs) gate_.fetch_sub(kGateOne, std::memory_order_release);
     }
     finish_remote_return();
   }
