@@ -170,6 +170,7 @@ struct Harness {
     frags.emplace(*std::move(f));
     r1.emplace(pool.get());
     r2.emplace(pool.get());
+    r3.emplace(pool.get());
   }
 
   Freer::Item item(const Frag& f, std::uint64_t tag, std::uint32_t i) const {
@@ -225,7 +226,7 @@ struct Harness {
         break;
       case Path::kMergedRemoteLast:
       case Path::kMergedOwnerLast:
-        r1->run(items(out, [](std::uint32_t i) { return i == 1; }), Freer::How::kFragRemote);
+        r3->run(items(out, [](std::uint32_t i) { return i == 1; }), Freer::How::kFragRemote);
         break;
     }
   }
@@ -274,8 +275,10 @@ struct Harness {
   void finish() {
     CHECK(r1->corrupt() == 0);
     CHECK(r2->corrupt() == 0);
+    CHECK(r3->corrupt() == 0);
     r1.reset();
     r2.reset();
+    r3.reset();
     frags.reset();
     pool.reset();
     CHECK(provider.allocated_blocks() == 0);
@@ -285,7 +288,10 @@ struct Harness {
   NoDma dma;
   Pool::Handle pool;
   std::optional<Frags> frags;
-  std::optional<Freer> r1, r2;
+  // r1 and r2 free after retirement; r3 only makes the merged paths' pages
+  // merged (one free before retirement), so nothing r1 released reaches the
+  // owner through the next page's count before the recycled page is reused.
+  std::optional<Freer> r1, r2, r3;
 };
 
 void run_path(Path path) {
