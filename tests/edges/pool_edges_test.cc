@@ -178,6 +178,38 @@ TEST_CASE("params.offset != 0: every sync is measured from the window's start") 
   CHECK(provider.allocated_blocks() == 0);
 }
 
+TEST_CASE("a whole-page request takes a watched page whose fragments all came back") {
+  using Pool = PagePool<HeapProvider, NoDma>;
+  using Frags = FragmentAllocator<Pool>;
+  HeapProvider provider = make_provider(kPage, 2);  // two pages, no more
+  NoDma dma;
+  auto pool = Pool::create(provider, dma, {.pool_size = 2});
+  REQUIRE(pool.ok());
+  {
+    auto made = Frags::create(**pool);
+    REQUIRE(made.ok());
+    Frags& frags = *made;
+    const Frag a = frags.alloc_frag(2048);
+    const Frag b = frags.alloc_frag(2048);
+    const Frag c = frags.alloc_frag(2048);  // retires a's page (watched: no remote free yet)
+    REQUIRE(a);
+    REQUIRE(b);
+    REQUIRE(c);
+    REQUIRE(frags.is_watched(a.page));
+    Frags::free_frag_remote(a.page);
+    Frags::free_frag_remote(b.page);          // done, still watched
+    CHECK(provider.allocated_blocks() == 2);  // the provider has nothing left
+    const Frag whole = frags.alloc_frag(kPage);
+    REQUIRE(whole);  // the finished page, not a failure
+    CHECK(whole.page == a.page);
+    CHECK(whole.truesize == kPage);
+    frags.free_frag(whole.page);
+    frags.free_frag(c.page);
+  }
+  pool->reset();
+  CHECK(provider.allocated_blocks() == 0);
+}
+
 TEST_CASE("a fragment of another pool freed by address aborts") {
   using Pool = PagePool<HeapProvider, NoDma>;
   using Frags = FragmentAllocator<Pool>;
