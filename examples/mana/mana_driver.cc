@@ -231,11 +231,11 @@ void finish(Port& port, const Device& dev, const Verifier& ver, RunResult& r) {
   r.unsynced_reads = pt.rx_unsynced_reads;
   r.tx_discarded = pt.tx_discarded;
   r.inflight = port.inflight_at_destroy();
-  r.corrupted_cqes = dev.counters().completions_corrupted.load();
-  r.dma_faults = dev.counters().dma_faults.load() + dev.counters().tx_faults.load();
-  r.tx_errors = dev.counters().tx_faults.load();
-  r.truncated = dev.counters().frames_truncated.load();
-  r.tx_frames = dev.counters().tx_frames.load();
+  r.corrupted_cqes = dev.counters().completions_corrupted;
+  r.dma_faults = dev.counters().dma_faults + dev.counters().tx_faults;
+  r.tx_errors = dev.counters().tx_faults;
+  r.truncated = dev.counters().frames_truncated;
+  r.tx_frames = dev.counters().tx_frames;
   r.verified_sink = ver.verified_sink();
   r.verified_wire = ver.verified_wire();
   r.corrupt = ver.corrupt();

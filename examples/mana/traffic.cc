@@ -211,9 +211,9 @@ template <class Dma>
 Totals account(const PortOf<Dma>& port, const DeviceOf<Dma>& dev) {
   Totals t;
   const PortTotals pt = port.totals();
-  const std::uint64_t no_queue = dev.counters().frames_no_queue.load();
-  const std::uint64_t no_buffer = dev.counters().frames_no_buffer.load();
-  t.sent = dev.counters().frames_offered.load();
+  const std::uint64_t no_queue = dev.counters().frames_no_queue;
+  const std::uint64_t no_buffer = dev.counters().frames_no_buffer;
+  t.sent = dev.counters().frames_offered;
   t.received = pt.rx_packets;
   t.dropped = pt.dropped() + no_queue + no_buffer;
   for (DropReason r : kAllDropReasons)

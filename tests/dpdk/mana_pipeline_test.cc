@@ -326,7 +326,7 @@ TEST_CASE("MANA -> bridge -> rte_ring -> application on lcore 1: every byte, clo
 
   const mana::PortTotals t = port->totals();
   MESSAGE("offered ", offered, ", not placed ", not_placed, ", driver rx ", t.rx_packets,
-          " dropped ", t.rx_dropped, "; lent ", glue.lent, ", chained ", glue.chained, ", no mbuf ",
+          " dropped ", t.dropped(), "; lent ", glue.lent, ", chained ", glue.chained, ", no mbuf ",
           glue.no_mbuf, "; app ok ", app.ok, ", corrupt ", app.corrupt, ", cloned ", app.cloned,
           ", segments ", app.segments);
 
@@ -336,7 +336,7 @@ TEST_CASE("MANA -> bridge -> rte_ring -> application on lcore 1: every byte, clo
   CHECK(app.clone_fail == 0);
   CHECK(glue.no_mbuf == 0);
   CHECK(offered == kTotal);
-  CHECK(t.rx_packets + t.rx_dropped + not_placed == offered);
+  CHECK(t.rx_packets + t.dropped() + not_placed == offered);
   CHECK(glue.delivered == t.rx_packets);
   CHECK(app.ok == glue.delivered);
   CHECK(std::count(app.seen.begin(), app.seen.end(), 0) ==
@@ -355,7 +355,7 @@ TEST_CASE("MANA -> bridge -> rte_ring -> application on lcore 1: every byte, clo
   CHECK(rte_mempool_avail_count(glue.headers) == headers_at_start);
   glue.alloc->reclaim();
   glue.alloc.reset();
-  CHECK(glue.pool->inflight() == 0);
+  CHECK(glue.pool->handed_out() == 0);
   CHECK(port->detach().ok());
   CHECK(port->inflight_at_destroy() == 0);
   port.reset();

@@ -141,8 +141,8 @@ struct Rig {
     CHECK(c.sync_errors == 0);
     CHECK(port->totals().rx_unsynced_reads == 0);
     const auto& d = dev.counters();
-    CHECK(d.dma_faults.load() == 0);
-    CHECK(d.tx_faults.load() == 0);
+    CHECK(d.dma_faults == 0);
+    CHECK(d.tx_faults == 0);
   }
 
   void teardown_and_check_leaks() {
@@ -210,7 +210,7 @@ TEST_CASE("XDP rewrites each frame: PASS, TX and REDIRECT deliver the rewritten 
       CHECK(r.rx_ok == kFrames);
       CHECK(r.rx_bad == 0);
       const PortTotals t = r.port->totals();
-      CHECK(t.rx_dropped == 0);
+      CHECK(t.dropped() == 0);
       if (v == Verdict::kPass) {
         CHECK(t.xdp_pass == kFrames);
         CHECK(r.stack_ok == kFrames);  // the rewrite is what the stack sees
@@ -252,8 +252,7 @@ TEST_CASE("XDP_TX bursts larger than the TX ring: the excess is dropped, nothing
     CHECK(r.rx_ok == kBurst * kBursts);
     CHECK(r.wire_ok == kTxRing * kBursts);
     CHECK(r.wire_bad == 0);
-    CHECK(t.drops[static_cast<std::size_t>(DropReason::kXdpTxFull)] ==
-          (kBurst - kTxRing) * kBursts);
+    CHECK(t.drops_for(DropReason::kXdpTxFull) == (kBurst - kTxRing) * kBursts);
     r.check_dma_clean();
     r.teardown_and_check_leaks();
   }

@@ -61,7 +61,7 @@ TEST_CASE("oversize frames are truncated by the device and dropped by the driver
   REQUIRE(r.port->attach().ok());
   r.traffic(1000, [](std::uint64_t seq) { return seq % 2 ? 2000u : 1000u; });
   CHECK(drops(r, DropReason::kTruncated) == 500);
-  CHECK(r.dev.counters().frames_truncated.load() == 500);
+  CHECK(r.dev.counters().frames_truncated == 500);
   CHECK(r.port->format_stats().find("q0_rx_drop_truncated: 500\n") != std::string::npos);
   CHECK(r.good.load() == 500);
   CHECK(r.balanced());
@@ -76,7 +76,7 @@ void malicious_case(sim::Corruption kind, DropReason expected) {
   Rig r(o);
   REQUIRE(r.port->attach().ok());
   const std::uint64_t n = r.traffic(5000);
-  const std::uint64_t corrupted = r.dev.counters().completions_corrupted.load();
+  const std::uint64_t corrupted = r.dev.counters().completions_corrupted;
   CHECK(corrupted > 500);
   CHECK(r.bad.load() == 0);
   CHECK(r.balanced());
@@ -87,9 +87,9 @@ void malicious_case(sim::Corruption kind, DropReason expected) {
     CHECK(r.good.load() == n - corrupted);
   }
   // Every buffer was re-posted: the ring still takes a full queue of frames.
-  const std::uint64_t before = r.dev.counters().frames_no_buffer.load();
+  const std::uint64_t before = r.dev.counters().frames_no_buffer;
   for (std::uint32_t i = 0; i < 128; ++i) r.dev.offer_rx(0, make_frame(i, 100), 0);
-  CHECK(r.dev.counters().frames_no_buffer.load() == before);
+  CHECK(r.dev.counters().frames_no_buffer == before);
   r.pump();
   r.teardown_and_check_leaks();
 }

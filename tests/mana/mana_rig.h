@@ -112,12 +112,12 @@ struct Rig {
   }
 
   std::uint64_t device_drops() const {
-    return dev.counters().frames_no_queue.load() + dev.counters().frames_no_buffer.load();
+    return dev.counters().frames_no_queue + dev.counters().frames_no_buffer;
   }
   // sent == received + dropped, every drop counted where it happened.
   bool balanced() const {
     const PortTotals t = port->totals();
-    return dev.counters().frames_offered.load() == t.rx_packets + t.dropped() + device_drops();
+    return dev.counters().frames_offered == t.rx_packets + t.dropped() + device_drops();
   }
 
   // Destroys the port and checks nothing leaked.

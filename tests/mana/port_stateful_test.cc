@@ -58,7 +58,7 @@ struct Traffic : Checked {
   std::uint32_t size_seed = *rc::gen::arbitrary<std::uint32_t>();
   void do_run(const Model& m, Rig& r) const override {
     const std::uint64_t good = r.good.load();
-    const std::uint64_t no_queue = r.dev.counters().frames_no_queue.load();
+    const std::uint64_t no_queue = r.dev.counters().frames_no_queue;
     const std::uint32_t max = m.mtu + 14;
     const std::uint32_t seed = size_seed;
     r.traffic(n, [max, seed](std::uint64_t seq) {
@@ -67,7 +67,7 @@ struct Traffic : Checked {
     if (m.up) {
       RC_ASSERT(r.good.load() - good == n);
     } else {
-      RC_ASSERT(r.dev.counters().frames_no_queue.load() - no_queue == n);
+      RC_ASSERT(r.dev.counters().frames_no_queue - no_queue == n);
     }
     RC_ASSERT(r.bad.load() == 0u);
     RC_ASSERT(r.balanced());

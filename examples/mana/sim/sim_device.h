@@ -47,6 +47,7 @@
 #include "examples/mana/device.h"
 #include "examples/mana/gdma.h"
 #include "pagefrag/base/check.h"
+#include "pagefrag/base/counters.h"
 #include "pagefrag/base/iova.h"
 #include "pagefrag/dma/mock_dma.h"
 
@@ -105,51 +106,78 @@ struct SimDeviceOptions {
   std::uint64_t seed = 1;
 };
 
-// Device-side counters (any thread may read; monotonic). The device keeps
-// one set per queue index (each on its own cache lines, written by that
-// queue's device thread only) and counters() sums them.
-struct SimDeviceCounters {
-  std::atomic<std::uint64_t> frames_offered{0};
-  std::atomic<std::uint64_t> frames_placed{0};
-  std::atomic<std::uint64_t> frames_no_queue{0};
-  std::atomic<std::uint64_t> frames_no_buffer{0};
-  std::atomic<std::uint64_t> frames_truncated{0};
-  std::atomic<std::uint64_t> dma_faults{0};
-  std::atomic<std::uint64_t> rx_completions{0};
-  std::atomic<std::uint64_t> completions_corrupted{0};
-  std::array<std::atomic<std::uint64_t>, kCorruptionKinds> corrupted_by_kind{};
-  std::atomic<std::uint64_t> fences{0};
-  std::atomic<std::uint64_t> tx_frames{0};
-  std::atomic<std::uint64_t> tx_bytes{0};
-  std::atomic<std::uint64_t> tx_faults{0};
+// The device's counters, one list: X(E, T, name, "what it counts").
+#define MANA_SIM_DEVICE_COUNTERS(X)                                                            \
+  X(kFramesOffered, std::uint64_t, frames_offered, "frames the wire offered")                  \
+  X(kFramesPlaced, std::uint64_t, frames_placed, "frames written into a posted buffer")        \
+  X(kFramesNoQueue, std::uint64_t, frames_no_queue, "frames for a queue with no RX object")    \
+  X(kFramesNoBuffer, std::uint64_t, frames_no_buffer, "frames that found no posted buffer")    \
+  X(kFramesTruncated, std::uint64_t, frames_truncated, "frames larger than the buffer's SGE")  \
+  X(kDmaFaults, std::uint64_t, dma_faults, "RX writes the DMA backend refused")                \
+  X(kRxCompletions, std::uint64_t, rx_completions, "RX completions written")                   \
+  X(kCompletionsCorrupted, std::uint64_t, completions_corrupted, "completions corrupted")      \
+  X(kCorruptedLengthTooLarge, std::uint64_t, corrupted_length_too_large,                       \
+    "corrupted: a length above the SGE's size")                                                \
+  X(kCorruptedZeroLength, std::uint64_t, corrupted_zero_length, "corrupted: a zero length")    \
+  X(kCorruptedUnknownType, std::uint64_t, corrupted_unknown_type,                              \
+    "corrupted: an unknown CQE type")                                                          \
+  X(kCorruptedStaleOwner, std::uint64_t, corrupted_stale_owner, "corrupted: stale owner bits") \
+  X(kFences, std::uint64_t, fences, "RX object fences completed")                              \
+  X(kTxFrames, std::uint64_t, tx_frames, "frames transmitted")                                 \
+  X(kTxBytes, std::uint64_t, tx_bytes, "bytes of those frames")                                \
+  X(kTxFaults, std::uint64_t, tx_faults, "TX reads the DMA backend refused")
 
-  // Adds every counter of `o` to this one.
-  void add(const SimDeviceCounters& o) noexcept {
-    auto sum = [](std::atomic<std::uint64_t>& to, const std::atomic<std::uint64_t>& from) {
-      to.fetch_add(from.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    };
-    sum(frames_offered, o.frames_offered);
-    sum(frames_placed, o.frames_placed);
-    sum(frames_no_queue, o.frames_no_queue);
-    sum(frames_no_buffer, o.frames_no_buffer);
-    sum(frames_truncated, o.frames_truncated);
-    sum(dma_faults, o.dma_faults);
-    sum(rx_completions, o.rx_completions);
-    sum(completions_corrupted, o.completions_corrupted);
-    for (std::size_t k = 0; k < kCorruptionKinds; ++k)
-      sum(corrupted_by_kind[k], o.corrupted_by_kind[k]);
-    sum(fences, o.fences);
-    sum(tx_frames, o.tx_frames);
-    sum(tx_bytes, o.tx_bytes);
-    sum(tx_faults, o.tx_faults);
-  }
-  void clear() noexcept {
-    for (auto* c : {&frames_offered, &frames_placed, &frames_no_queue, &frames_no_buffer,
-                    &frames_truncated, &dma_faults, &rx_completions, &completions_corrupted,
-                    &fences, &tx_frames, &tx_bytes, &tx_faults}) {
-      c->store(0, std::memory_order_relaxed);
+// A snapshot of the device's counters, or their sum over its queues: a
+// pagefrag::CounterStruct (fmt, counter_table(), counters_sum()).
+struct SimDeviceCounters {
+  PAGEFRAG_COUNTERS(SimDeviceCounters, MANA_SIM_DEVICE_COUNTERS)
+
+  // The completions corrupted in the way `kind`.
+  std::uint64_t corrupted(Corruption kind) const noexcept {
+    switch (kind) {
+      case Corruption::kLengthTooLarge:
+        return corrupted_length_too_large;
+      case Corruption::kZeroLength:
+        return corrupted_zero_length;
+      case Corruption::kUnknownType:
+        return corrupted_unknown_type;
+      case Corruption::kStaleOwner:
+        return corrupted_stale_owner;
     }
-    for (auto& c : corrupted_by_kind) c.store(0, std::memory_order_relaxed);
+    return 0;
+  }
+};
+static_assert(pagefrag::CounterStruct<SimDeviceCounters>);
+
+// The live counters of one queue index (relaxed atomics: any thread may
+// read them; written by the device threads).
+struct SimDeviceLiveCounters {
+#define MANA_SIM_LIVE_MEMBER_(E, T, name, doc) std::atomic<T> name{0};
+  MANA_SIM_DEVICE_COUNTERS(MANA_SIM_LIVE_MEMBER_)
+#undef MANA_SIM_LIVE_MEMBER_
+
+  static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+    c.fetch_add(n, std::memory_order_relaxed);
+  }
+  std::atomic<std::uint64_t>& corrupted(Corruption kind) noexcept {
+    switch (kind) {
+      case Corruption::kLengthTooLarge:
+        return corrupted_length_too_large;
+      case Corruption::kZeroLength:
+        return corrupted_zero_length;
+      case Corruption::kUnknownType:
+        return corrupted_unknown_type;
+      case Corruption::kStaleOwner:
+        break;
+    }
+    return corrupted_stale_owner;
+  }
+  SimDeviceCounters snapshot() const noexcept {
+    SimDeviceCounters s;
+#define MANA_SIM_LIVE_LOAD_(E, T, name, doc) s.name = name.load(std::memory_order_relaxed);
+    MANA_SIM_DEVICE_COUNTERS(MANA_SIM_LIVE_LOAD_)
+#undef MANA_SIM_LIVE_LOAD_
+    return s;
   }
 };
 
@@ -205,12 +233,12 @@ class SimDevice {
     RxCompOob oob;
     oob.set_type(CqeType::kRxObjectFence);
     write_cqe(o, oob, false);
-    counters_for(o.f.queue).fences.fetch_add(1, std::memory_order_relaxed);
+    SimDeviceLiveCounters::add(counters_for(o.f.queue).fences, 1);
   }
 
   // Device thread of queue `q`: delivers one frame.
   OfferResult offer_rx(std::uint32_t q, std::span<const std::byte> frame, std::uint32_t hash) {
-    counters_for(q).frames_offered.fetch_add(1, std::memory_order_relaxed);
+    SimDeviceLiveCounters::add(counters_for(q).frames_offered, 1);
     const ObjectId id = q < kMaxQueues ? rx_steer_[q].load(std::memory_order_acquire) : kNoObject;
     if (id == kNoObject) return count_no_queue(q);
     Object& o = object(id);
@@ -271,13 +299,11 @@ class SimDevice {
   std::uint32_t mem_key() const { return kSimMemKey; }
   // Control thread, before traffic: installs the wire callback.
   void set_wire(WireFn fn) { wire_ = std::move(fn); }
-  // The sum of every queue's counters (a snapshot, refreshed by each call).
-  // Any thread; concurrent callers see one of their sums.
-  const SimDeviceCounters& counters() const {
-    std::lock_guard lock(total_mu_);
-    total_.clear();
-    for (const Shard& sh : shards_) total_.add(sh.c);
-    return total_;
+  // The sum of every queue's counters, a snapshot. Any thread.
+  SimDeviceCounters counters() const {
+    SimDeviceCounters total;
+    for (const Shard& sh : shards_) total = pagefrag::counters_sum(total, sh.c.snapshot());
+    return total;
   }
   const SimDeviceOptions& options() const { return opts_; }
 
@@ -358,7 +384,7 @@ class SimDevice {
   }
 
   OfferResult count_no_queue(std::uint32_t q) {
-    counters_for(q).frames_no_queue.fetch_add(1, std::memory_order_relaxed);
+    SimDeviceLiveCounters::add(counters_for(q).frames_no_queue, 1);
     return OfferResult::kNoQueue;
   }
 
@@ -378,7 +404,7 @@ class SimDevice {
   OfferResult place(Object& o, std::span<const std::byte> frame, std::uint32_t hash) {
     // A coalesced completion pending must still fit, plus this one.
     if (o.f.wq_tail == o.f.rq->posted_head() || !cq_has_room(o, o.f.pending_count ? 2 : 1)) {
-      counters_for(o.f.queue).frames_no_buffer.fetch_add(1, std::memory_order_relaxed);
+      SimDeviceLiveCounters::add(counters_for(o.f.queue).frames_no_buffer, 1);
       return OfferResult::kNoBuffer;
     }
     const RxWqe wqe = o.f.rq->read_entry(o.f.wq_tail++);
@@ -388,7 +414,7 @@ class SimDevice {
     bool fault = cap == 0;
     if (!fault) fault = !dma_->device_write(Iova(wqe.sge.address), frame.first(len)).ok();
     if (fault || len < frame.size()) return complete_truncated(o, fault);
-    counters_for(o.f.queue).frames_placed.fetch_add(1, std::memory_order_relaxed);
+    SimDeviceLiveCounters::add(counters_for(o.f.queue).frames_placed, 1);
     if (opts_.corrupt_probability > 0 &&
         static_cast<double>(next_random(o) >> 11) * 0x1.0p-53 < opts_.corrupt_probability) {
       corrupt(o, static_cast<std::uint32_t>(len), cap, hash);
@@ -404,11 +430,11 @@ class SimDevice {
     oob.set_type(CqeType::kRxTruncated);
     write_cqe(o, oob, false);
     if (fault) {
-      counters_for(o.f.queue).dma_faults.fetch_add(1, std::memory_order_relaxed);
+      SimDeviceLiveCounters::add(counters_for(o.f.queue).dma_faults, 1);
       return OfferResult::kDmaFault;
     }
-    counters_for(o.f.queue).frames_placed.fetch_add(1, std::memory_order_relaxed);
-    counters_for(o.f.queue).frames_truncated.fetch_add(1, std::memory_order_relaxed);
+    SimDeviceLiveCounters::add(counters_for(o.f.queue).frames_placed, 1);
+    SimDeviceLiveCounters::add(counters_for(o.f.queue).frames_truncated, 1);
     return OfferResult::kPlaced;
   }
 
@@ -450,9 +476,8 @@ class SimDevice {
     oob.ppi[0].hash = hash;
     if (n == 0) return write_cqe(o, oob, false);
     const Corruption kind = enabled[next_random(o) % n];
-    counters_for(o.f.queue).completions_corrupted.fetch_add(1, std::memory_order_relaxed);
-    counters_for(o.f.queue).corrupted_by_kind[static_cast<std::size_t>(kind)].fetch_add(
-        1, std::memory_order_relaxed);
+    SimDeviceLiveCounters::add(counters_for(o.f.queue).completions_corrupted, 1);
+    SimDeviceLiveCounters::add(counters_for(o.f.queue).corrupted(kind));
     switch (kind) {
       case Corruption::kLengthTooLarge:
         oob.ppi[0].set_pkt_len(std::min<std::uint32_t>(0xFFFF, cap + 1 + next_random(o) % 4096));
@@ -496,7 +521,7 @@ class SimDevice {
     std::memcpy(bytes, &oob, sizeof(bytes));
     cq.device_write_at_tail(bytes, 0, is_sq, cq.owner_for(cq.device_tail()));
     cq.device_advance();
-    counters_for(o.f.queue).rx_completions.fetch_add(is_sq ? 0 : 1, std::memory_order_relaxed);
+    SimDeviceLiveCounters::add(counters_for(o.f.queue).rx_completions, is_sq ? 0 : 1);
   }
 
   std::uint32_t transmit_all(Object& o, std::uint32_t q) {
@@ -508,11 +533,11 @@ class SimDevice {
       const bool ok = wqe.header.num_sge() == 1 && wqe.sge.mem_key == kSimMemKey &&
                       dma_->device_read(Iova(wqe.sge.address), o.scratch).ok();
       if (ok) {
-        counters_for(q).tx_frames.fetch_add(1, std::memory_order_relaxed);
-        counters_for(q).tx_bytes.fetch_add(wqe.sge.size, std::memory_order_relaxed);
+        SimDeviceLiveCounters::add(counters_for(q).tx_frames, 1);
+        SimDeviceLiveCounters::add(counters_for(q).tx_bytes, wqe.sge.size);
         if (wire_) wire_(q, o.scratch);
       } else {
-        counters_for(q).tx_faults.fetch_add(1, std::memory_order_relaxed);
+        SimDeviceLiveCounters::add(counters_for(q).tx_faults, 1);
       }
       TxCompOob oob;
       oob.set_type(CqeType::kTxOkay);
@@ -535,14 +560,12 @@ class SimDevice {
   // One counter set per queue index, plus one (the last) for objects not
   // steered to any queue.
   struct alignas(kCacheLineSize) Shard {
-    SimDeviceCounters c;
+    SimDeviceLiveCounters c;
   };
-  SimDeviceCounters& counters_for(std::uint32_t q) noexcept {
+  SimDeviceLiveCounters& counters_for(std::uint32_t q) noexcept {
     return shards_[std::min(q, kMaxQueues)].c;
   }
   std::array<Shard, kMaxQueues + 1> shards_;
-  mutable std::mutex total_mu_;
-  mutable SimDeviceCounters total_;
   WireFn wire_;
 };
 

@@ -255,11 +255,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const PortTotals t = h.port->totals();
     const auto& c = h.dev.counters();
     const std::uint64_t accounted =
-        t.rx_packets + t.dropped() + c.frames_no_queue.load() + c.frames_no_buffer.load();
+        t.rx_packets + t.dropped() + c.frames_no_queue + c.frames_no_buffer;
     // Frames placed in a queue that was torn down (a reconfiguration or a
     // detach) before they were polled are counted by nobody, and corrupted
     // completions may lose frames: judge the balance only without either.
-    if (h.strict && !h.rebuilt && c.frames_offered.load() != accounted) {
+    if (h.strict && !h.rebuilt && c.frames_offered != accounted) {
       fail("sent != received + dropped");
     }
     if (!h.port->detach().ok()) fail("detach failed");
