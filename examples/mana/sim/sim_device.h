@@ -127,25 +127,27 @@ struct SimDeviceOptions {
   X(kTxBytes, std::uint64_t, tx_bytes, "bytes of those frames")                                \
   X(kTxFaults, std::uint64_t, tx_faults, "TX reads the DMA backend refused")
 
+// The counter of completions corrupted in the way `kind`, in a snapshot or
+// in the live counters (the members have the same names).
+template <class Counters>
+auto& corrupted_counter(Counters& c, Corruption kind) noexcept {
+  switch (kind) {
+    case Corruption::kLengthTooLarge:
+      return c.corrupted_length_too_large;
+    case Corruption::kZeroLength:
+      return c.corrupted_zero_length;
+    case Corruption::kUnknownType:
+      return c.corrupted_unknown_type;
+    case Corruption::kStaleOwner:
+      break;
+  }
+  return c.corrupted_stale_owner;
+}
+
 // A snapshot of the device's counters, or their sum over its queues: a
 // pagefrag::CounterStruct (fmt, counter_table(), counters_sum()).
 struct SimDeviceCounters {
   PAGEFRAG_COUNTERS(SimDeviceCounters, MANA_SIM_DEVICE_COUNTERS)
-
-  // The completions corrupted in the way `kind`.
-  std::uint64_t corrupted(Corruption kind) const noexcept {
-    switch (kind) {
-      case Corruption::kLengthTooLarge:
-        return corrupted_length_too_large;
-      case Corruption::kZeroLength:
-        return corrupted_zero_length;
-      case Corruption::kUnknownType:
-        return corrupted_unknown_type;
-      case Corruption::kStaleOwner:
-        return corrupted_stale_owner;
-    }
-    return 0;
-  }
 };
 static_assert(pagefrag::CounterStruct<SimDeviceCounters>);
 
@@ -158,19 +160,6 @@ struct SimDeviceLiveCounters {
 
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.fetch_add(n, std::memory_order_relaxed);
-  }
-  std::atomic<std::uint64_t>& corrupted(Corruption kind) noexcept {
-    switch (kind) {
-      case Corruption::kLengthTooLarge:
-        return corrupted_length_too_large;
-      case Corruption::kZeroLength:
-        return corrupted_zero_length;
-      case Corruption::kUnknownType:
-        return corrupted_unknown_type;
-      case Corruption::kStaleOwner:
-        break;
-    }
-    return corrupted_stale_owner;
   }
   SimDeviceCounters snapshot() const noexcept {
     SimDeviceCounters s;
@@ -477,7 +466,7 @@ class SimDevice {
     if (n == 0) return write_cqe(o, oob, false);
     const Corruption kind = enabled[next_random(o) % n];
     SimDeviceLiveCounters::add(counters_for(o.f.queue).completions_corrupted, 1);
-    SimDeviceLiveCounters::add(counters_for(o.f.queue).corrupted(kind));
+    SimDeviceLiveCounters::add(corrupted_counter(counters_for(o.f.queue), kind));
     switch (kind) {
       case Corruption::kLengthTooLarge:
         oob.ppi[0].set_pkt_len(std::min<std::uint32_t>(0xFFFF, cap + 1 + next_random(o) % 4096));

@@ -18,9 +18,8 @@
 // A driver that keeps its own pool and allocator (and hands a packet up only
 // for the duration of a callback, as examples/mana's sink does) lends its
 // fragment instead: attach_ref() takes one more reference on the fragment
-// (the kernel's page_pool_ref_page(): one atomic increment of the page's
-// shared count, valid in every state of frag/'s biased count because the
-// caller holds a reference), and the last mbuf referring to it returns that
+// (FragmentAllocator::ref_frag(), the kernel's page_pool_ref_page()), and
+// the last mbuf referring to it returns that
 // reference with FragmentAllocator<ItsPool>::free_frag_remote() from
 // whichever lcore frees it; the driver returns its own as usual.
 //
@@ -185,7 +184,7 @@ class MbufBridge {
                                               std::uint16_t data_off, std::uint16_t len) {
     rte_mbuf* m = rte_pktmbuf_alloc(headers_);
     if (PAGEFRAG_UNLIKELY(m == nullptr)) return nullptr;
-    page->ref.fetch_add(1, std::memory_order_relaxed);
+    FragmentAllocator<FragPool>::ref_frag(page);
     auto* trailer = reinterpret_cast<FragTrailer*>(buf + buf_len);
     trailer->page = page;
     trailer->bridge = nullptr;

@@ -212,6 +212,16 @@ class FragmentAllocator {
     free_owner(page);
   }
 
+  // Takes one more reference on a fragment of page that the caller holds
+  // (the kernel's page_pool_ref_page()): one atomic increment, valid in
+  // every state of the page's biased count because the caller's own
+  // reference keeps the page out. Whoever ends up with it returns it with
+  // free_frag_remote(page), from any thread. Any thread.
+  static void ref_frag(Page* page) {
+    if constexpr (kHardened) internal::frag_liveness().on_ref_page(page);
+    page->ref.fetch_add(1, std::memory_order_relaxed);
+  }
+
   // Frees a fragment from any thread: one atomic decrement (none when it is
   // the last reference of a merged page). Never touches the allocator object,
   // so it stays valid after the allocator is destroyed. Any thread.

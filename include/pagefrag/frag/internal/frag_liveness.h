@@ -5,8 +5,9 @@
 // Not API; used only when PAGEFRAG_HARDENED (base/hardened.h). Every
 // fragment a FragmentAllocator cuts is entered under its page; a free by
 // address must name a byte of a live fragment (else: freed twice, or never
-// handed out), a free by Page* must find a page with more live fragments than
-// anonymous frees (else: a foreign page, or one freed more often than cut).
+// handed out), a free by Page* must find a page with more live fragments (and
+// extra references, ref_frag()) than anonymous frees (else: a foreign page,
+// or one freed more often than cut and referenced).
 // A page's entry is dropped when its last fragment comes back. One process-
 // wide table behind one std::mutex: frees come from any thread and reach no
 // allocator, and hardened mode trades speed for the checks.
@@ -57,7 +58,7 @@ class FragLiveness {
     --f;
     const std::pair<std::uint32_t, std::uint32_t> out = *f;
     frags.live.erase(f);
-    PAGEFRAG_CHECK(frags.live.size() >= frags.anonymous,
+    PAGEFRAG_CHECK(frags.live.size() + frags.extra >= frags.anonymous,
                    "free of {} (offset {} in page {}): more frees than fragments handed out (a "
                    "double free)",
                    va, offset, static_cast<const void*>(page));
@@ -69,12 +70,26 @@ class FragLiveness {
   void on_free_page(const Page* page, std::size_t n = 1) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = pages_.find(page);
-    PAGEFRAG_CHECK(it != pages_.end() && it->second.live.size() >= it->second.anonymous + n,
-                   "free of page {} (va {}): it has {} live fragments not yet freed (a double "
-                   "free, a page of another pool or allocator, or a fragment never handed out)",
-                   static_cast<const void*>(page), static_cast<const void*>(page->va),
-                   it == pages_.end() ? 0 : it->second.live.size() - it->second.anonymous);
+    PAGEFRAG_CHECK(
+        it != pages_.end() && it->second.live.size() + it->second.extra >= it->second.anonymous + n,
+        "free of page {} (va {}): it has {} live fragments not yet freed (a double "
+        "free, a page of another pool or allocator, or a fragment never handed out)",
+        static_cast<const void*>(page), static_cast<const void*>(page->va),
+        it == pages_.end() ? 0 : it->second.live.size() + it->second.extra - it->second.anonymous);
     it->second.anonymous += n;
+  }
+
+  // One more reference on a fragment of page (ref_frag()): the caller must
+  // hold a fragment of it not yet freed; the reference is freed by Page*.
+  void on_ref_page(const Page* page) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pages_.find(page);
+    PAGEFRAG_CHECK(
+        it != pages_.end() && it->second.live.size() + it->second.extra > it->second.anonymous,
+        "ref_frag of page {} (va {}), which has no live fragment (freed, never handed "
+        "out, or a page of another allocator)",
+        static_cast<const void*>(page), static_cast<const void*>(page->va));
+    ++it->second.extra;
   }
 
   // Every fragment of page is back: forget it.
@@ -87,6 +102,7 @@ class FragLiveness {
   struct PageFrags {
     std::map<std::uint32_t, std::uint32_t> live;  // offset -> truesize
     std::size_t anonymous = 0;                    // frees by Page* not yet matched
+    std::size_t extra = 0;                        // references taken by ref_frag()
   };
   std::mutex mu_;
   std::unordered_map<const Page*, PageFrags> pages_;
