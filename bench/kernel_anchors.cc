@@ -103,28 +103,31 @@ double cycles_per_op(std::uint64_t loops, Fn&& op) {
   return static_cast<double>(__rdtsc() - c0) / static_cast<double>(loops);
 }
 
-double page_pool_fast(std::uint64_t loops) {
+// One page taken from the pool and given back per op, as the kernel's
+// benchmark loops do; give_back is the path measured.
+template <class GiveBack>
+double page_pool_alloc_return(std::uint64_t loops, const char* test, GiveBack give_back) {
   HeapProvider provider = make_provider();
   NoDma dma;
   Pool::Handle h = make_pool(provider, dma, 1024);
   Pool& pool = *h;
   return cycles_per_op(loops, [&] {
     Page* page = pool.alloc();
-    if (page == nullptr) die("page_pool_fast_path: alloc failed");
-    pool.recycle_direct(page);
+    if (page == nullptr) die(fmt::format("{}: alloc failed", test));
+    give_back(pool, page);
   });
 }
 
+// The fast recycle path: back into the owner cache.
+double page_pool_fast(std::uint64_t loops) {
+  return page_pool_alloc_return(loops, "page_pool_fast_path",
+                                [](Pool& pool, Page* page) { pool.recycle_direct(page); });
+}
+
+// The ptr_ring path: back through the ring, refilled into the cache in bulk.
 double page_pool_ring(std::uint64_t loops) {
-  HeapProvider provider = make_provider();
-  NoDma dma;
-  Pool::Handle h = make_pool(provider, dma, 1024);
-  Pool& pool = *h;
-  return cycles_per_op(loops, [&] {
-    Page* page = pool.alloc();
-    if (page == nullptr) die("page_pool_ptr_ring: alloc failed");
-    pool.recycle(page);
-  });
+  return page_pool_alloc_return(loops, "page_pool_ptr_ring",
+                                [](Pool& pool, Page* page) { pool.recycle(page); });
 }
 
 double page_pool_slow(std::uint64_t loops) {
