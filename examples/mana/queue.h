@@ -338,7 +338,11 @@ class ManaQueue {
     absl::StatusOr<PoolHandle> pool = Pool::create(*env_.provider, *env_.dma, pool_params());
     if (!pool.ok()) return pool.status();
     pool_ = *std::move(pool);
-    absl::StatusOr<Frags> frags = Frags::create(*pool_);
+    // Every posted buffer may sit in a retired page of its own: a watch set
+    // the size of the ring keeps those pages on the owner's plain count
+    // (a smaller one merges them, and each later free is an atomic).
+    absl::StatusOr<Frags> frags =
+        Frags::create(*pool_, {.watch_capacity = std::min<std::uint32_t>(shape_.rx_size, 65536)});
     if (!frags.ok()) return frags.status();
     frags_.emplace(*std::move(frags));
     for (std::uint32_t i = 0; i < shape_.rx_size; ++i) {
@@ -398,11 +402,7 @@ class ManaQueue {
   // A buffer for `slot`, or false when the pool has no page even after
   // reclaiming pages whose last fragment came back from another thread.
   bool alloc_buffer(RxSlot* slot) {
-    Frag f = frags_->alloc_frag(buffer_size());
-    if (PAGEFRAG_UNLIKELY(!f) && frags_->watched_pages() != 0) {
-      frags_->reclaim();
-      f = frags_->alloc_frag(buffer_size());
-    }
+    const Frag f = frags_->alloc_frag(buffer_size());
     if (!f) return false;
     *slot = RxSlot{f.page, f.offset, f.truesize};
     return true;
@@ -503,24 +503,25 @@ class ManaQueue {
     return taken;
   }
 
-  // rx_okay_run's second half: for each of the n scanned packets, a
-  // replacement buffer into its slot and the ring, then the old buffer
-  // synced and queued for the sink. Returns how many got a replacement.
+  // rx_okay_run's second half: replacement buffers for the n scanned
+  // packets in one alloc_frags() call, then for each packet its replacement
+  // into its slot and the ring, and the old buffer synced and queued for the
+  // sink. Returns how many got a replacement (fewer than n only when the
+  // pool ran out).
   std::uint32_t refill_run(RxPacket* out, std::uint32_t n) {
     RxSlot* const slots = slots_.get();
     RxWqe* const wqes = wq_->ring();
     const std::uint32_t mask = shape_.rx_size - 1;
     const std::uint32_t headroom = shape_.cfg.headroom;
     const std::uint32_t size = buffer_size_;
-    Frags& frags = *frags_;
+    const auto got = static_cast<std::uint32_t>(frags_->alloc_frags(size, fresh_.data(), n));
     std::uint32_t done = rx_done_;
     std::uint32_t posted = rx_head_;
     Page** pages = batch_pages_.data() + batch_n_;
     std::uint64_t bytes = 0, truesize = 0;
     std::uint32_t k = 0;
-    for (; k < n; ++k) {
-      Frag f = frags.alloc_frag(size);
-      if (PAGEFRAG_UNLIKELY(!f)) break;
+    for (; k < got; ++k) {
+      const Frag& f = fresh_[k];
       RxSlot& slot = slots[done & mask];
       const RxSlot old = slot;
       slot = RxSlot{f.page, f.offset, f.truesize};
@@ -632,7 +633,7 @@ class ManaQueue {
       for (const RxPacket& p : packets) (*env_.sink)(p);
     }
     if (env_.time_polls) sink_ticks_ += PollClock::now() - t0;
-    for (std::uint32_t i = 0; i < n; ++i) frags_->free_frag(batch_pages_[i]);
+    frags_->free_frags(batch_pages_.data(), n);
     batch_n_ = 0;
   }
 
@@ -746,6 +747,7 @@ class ManaQueue {
   std::uint32_t batch_n_ = 0;
   std::array<RxPacket, kRxBatch> batch_;
   std::array<Page*, kRxBatch> batch_pages_;
+  std::array<Frag, kRxBatch> fresh_;  // refill_run's replacement buffers
 
   // TX: producers under tx_mu_, completions on the owner thread.
   std::unique_ptr<TxSlot[]> tx_slots_;

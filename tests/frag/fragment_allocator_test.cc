@@ -279,6 +279,60 @@ TEST_CASE("allocation never fails while a page finished by remote frees sits wat
   CHECK(p->allocated_blocks() == 0);
 }
 
+TEST_CASE("alloc_frags cuts across pages as single requests would; free_frags returns them") {
+  Fixture f(4096);
+  // 1500 bytes round to 1536: two per 4 KiB page, the second taking the
+  // rest of the page (4096 - 1536 = 2560).
+  std::vector<Frag> out(5);
+  REQUIRE(f.frags->alloc_frags(1500, out.data(), out.size()) == 5);
+  const std::uint32_t want_offset[] = {0, 1536, 0, 1536, 0};
+  const std::uint32_t want_truesize[] = {1536, 2560, 1536, 2560, 1536};
+  for (std::size_t i = 0; i < 5; ++i) {
+    CHECK(out[i].offset == want_offset[i]);
+    CHECK(out[i].truesize == want_truesize[i]);
+    CHECK(out[i].va == out[i].page->va + want_offset[i]);
+    CHECK(out[i].iova == Pool::dma_addr(out[i].page) + want_offset[i]);
+  }
+  CHECK(out[0].page == out[1].page);
+  CHECK(out[2].page == out[3].page);
+  CHECK(std::set<Page*>{out[0].page, out[2].page, out[4].page}.size() == 3);
+  CHECK(f.frags->stats().pages_used == 3);
+  // A single request continues where the bulk call stopped.
+  const Frag next = f.frags->alloc_frag(1500);
+  CHECK(next.page == out[4].page);
+  CHECK(next.offset == 1536);
+  // The first two pages are retired and done once their runs come back:
+  // both go back to the cache, one free_frags() call.
+  const std::size_t cached = f.pool->cached();
+  Page* back[] = {out[0].page, out[1].page, out[2].page, out[3].page};
+  f.frags->free_frags(back, 4);
+  CHECK(f.pool->cached() == cached + 2);
+  CHECK(f.pool->handed_out() == 1);
+  Page* last[] = {out[4].page, next.page};
+  f.frags->free_frags(last, 2);
+  CHECK(f.pool->handed_out() == 1);  // the fragment page stays out until retired
+  // Bad sizes: nothing cut, one alloc_fail per call.
+  const std::uint64_t fails = f.frags->stats().alloc_fail;
+  CHECK(f.frags->alloc_frags(0, out.data(), 3) == 0);
+  CHECK(f.frags->alloc_frags(4097, out.data(), 3) == 0);
+  CHECK(f.frags->stats().alloc_fail == fails + 2);
+}
+
+TEST_CASE("alloc_frags stops short when the pool runs dry") {
+  auto p = HeapProvider::create({.page_size = 4096, .max_order = 0, .capacity = 2 * 4096});
+  REQUIRE(p.ok());
+  NoDma dma;
+  auto pool = Pool::create(*p, dma, {.pool_size = 2});
+  REQUIRE(pool.ok());
+  auto frags = Frags::create(**pool);
+  REQUIRE(frags.ok());
+  std::vector<Frag> out(6);
+  CHECK(frags->alloc_frags(2048, out.data(), out.size()) == 4);  // 2 pages x 2
+  CHECK(frags->stats().alloc_fail == 1);
+  Page* back[] = {out[0].page, out[1].page, out[2].page, out[3].page};
+  frags->free_frags(back, 4);
+}
+
 TEST_CASE("free_frags_remote: one subtract per run of fragments of the same page") {
   Fixture f(4096);
   std::vector<Frag> p;  // 8 x 512 bytes: one page, used up

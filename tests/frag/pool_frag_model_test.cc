@@ -349,6 +349,86 @@ struct FreeFrag : Cmd<Dma> {
   }
 };
 
+// alloc_frags(size, n): the model carves n fragments one request at a time;
+// the bulk call must return exactly those, in order.
+template <class Dma>
+struct AllocFrags : Cmd<Dma> {
+  explicit AllocFrags(const Model& m)
+      : size(*rc::gen::weightedOneOf<std::uint32_t>(
+            {{6, rc::gen::element<std::uint32_t>(1, 64, 100, 1500, 1856, 2048)},
+             {1, rc::gen::inRange<std::uint32_t>(0, m.page_bytes + 2)}})),
+        count(*rc::gen::inRange<std::size_t>(1, 80)) {}
+  std::uint32_t size;
+  std::size_t count;
+  void checkPreconditions(const Model& m) const override { RC_PRE(!m.destroyed); }
+  void apply(Model& m) const override {
+    for (std::size_t i = 0; i < count; ++i) {
+      std::optional<MFrag> f = m.carve(size);
+      if (!f) break;
+      m.frags.push_back(*f);
+    }
+  }
+  void run(const Model& m, Sut<Dma>& s) const override {
+    Model next = m;
+    std::vector<MFrag> want;
+    for (std::size_t i = 0; i < count; ++i) {
+      std::optional<MFrag> f = next.carve(size);
+      if (!f) break;
+      want.push_back(*f);
+    }
+    std::vector<Frag> got(count);
+    const std::size_t k = s.frag_alloc->alloc_frags(size, got.data(), count);
+    RC_ASSERT(k == want.size());
+    for (std::size_t i = 0; i < k; ++i) {
+      RC_ASSERT(got[i].offset == want[i].offset);
+      RC_ASSERT(got[i].truesize == want[i].truesize);
+      auto [it, fresh] = s.page_of_id.try_emplace(want[i].page, got[i].page);
+      RC_ASSERT(it->second == got[i].page);  // same model page, same Page
+      if (fresh) {
+        for (const Frag& f : s.frags) RC_ASSERT(f.page != got[i].page);
+        for (Page* p : s.pages) RC_ASSERT(p != got[i].page);
+      }
+      s.frags.push_back(got[i]);
+      next.frags.push_back(want[i]);
+    }
+    check_invariants(next, s);
+  }
+  void show(std::ostream& os) const override {
+    os << "AllocFrags(" << size << ", " << count << ")";
+  }
+};
+
+// A run of live fragments (in the order they were cut, so pages repeat)
+// freed on the owner thread with one free_frags() call.
+template <class Dma>
+struct FreeFragsOwner : Cmd<Dma> {
+  explicit FreeFragsOwner(const Model& m)
+      : first(*rc::gen::inRange<std::size_t>(0, std::max<std::size_t>(m.frags.size(), 1))),
+        count(*rc::gen::inRange<std::size_t>(1, 41)) {}
+  std::size_t first;
+  std::size_t count;
+  void checkPreconditions(const Model& m) const override {
+    RC_PRE(!m.destroyed);
+    RC_PRE(first + count <= m.frags.size());
+  }
+  void apply(Model& m) const override {
+    const auto b = m.frags.begin() + static_cast<long>(first);
+    for (auto it = b; it != b + static_cast<long>(count); ++it) m.last_free_remote[it->page] = false;
+    m.frags.erase(b, b + static_cast<long>(count));
+  }
+  void run(const Model& m, Sut<Dma>& s) const override {
+    const auto b = s.frags.begin() + static_cast<long>(first);
+    std::vector<Page*> pages;
+    for (auto it = b; it != b + static_cast<long>(count); ++it) pages.push_back(it->page);
+    s.frags.erase(b, b + static_cast<long>(count));
+    s.frag_alloc->free_frags(pages.data(), pages.size());
+    check_invariants(this->nextState(m), s);
+  }
+  void show(std::ostream& os) const override {
+    os << "FreeFragsOwner(" << first << ", " << count << ")";
+  }
+};
+
 // A run of live fragments (in the order they were cut, so pages repeat)
 // freed with one free_frags_remote() call.
 template <class Dma>
@@ -455,15 +535,17 @@ void check_model(std::uint32_t page_size, MakeDma make_dma) {
     rc::state::check(
         initial, sut,
         rc::state::gen::execOneOfWithArgs<Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>,
-                                          AllocFrag<Dma>, AllocFrag<Dma>, FreeFrag<Dma>,
-                                          FreeFrag<Dma>, FreeFragsRemote<Dma>, Reclaim<Dma>,
-                                          Destroy<Dma>, DeviceWrite>());
+                                          AllocFrag<Dma>, AllocFrag<Dma>, AllocFrags<Dma>,
+                                          FreeFrag<Dma>, FreeFrag<Dma>, FreeFragsOwner<Dma>,
+                                          FreeFragsRemote<Dma>, Reclaim<Dma>, Destroy<Dma>,
+                                          DeviceWrite>());
   } else {
     rc::state::check(
         initial, sut,
         rc::state::gen::execOneOfWithArgs<
             Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>, AllocFrag<Dma>, AllocFrag<Dma>,
-            FreeFrag<Dma>, FreeFrag<Dma>, FreeFragsRemote<Dma>, Reclaim<Dma>, Destroy<Dma>>());
+            AllocFrags<Dma>, FreeFrag<Dma>, FreeFrag<Dma>, FreeFragsOwner<Dma>,
+            FreeFragsRemote<Dma>, Reclaim<Dma>, Destroy<Dma>>());
   }
   for (const Frag& f : sut.frags) Sut<Dma>::Frags::free_frag_remote(f.page);
   for (Page* p : sut.pages) static_cast<typename Sut<Dma>::Pool*>(p->pool)->recycle(p);

@@ -51,6 +51,7 @@
 #include <absl/status/statusor.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -164,7 +165,7 @@ class FragmentAllocator {
         current_(std::exchange(other.current_, nullptr)),
         cur_va_(other.cur_va_),
         cur_dma_(other.cur_dma_),
-        per_page_(other.per_page_),
+        run_span_(other.run_span_),
         run_start_(other.run_start_),
         cut_before_(other.cut_before_),
         watch_(std::move(other.watch_)),
@@ -193,6 +194,45 @@ class FragmentAllocator {
     // next_ > last_ once the page is used up, and without a page.
     if (PAGEFRAG_LIKELY(size == size_ && next_ <= last_)) return cut();
     return alloc_frag_slow(size);
+  }
+
+  // Fills out[0..k) with the fragments k calls of alloc_frag(size) would
+  // return, in the same order, and returns k: n, or fewer when the pool ran
+  // out of pages (counted once in alloc_fail), 0 for a size alloc_frag
+  // rejects. The fragments of one page are cut in one tight loop: the size
+  // and room checks run once per page, not once per fragment (an RX refill
+  // takes a poll's worth of buffers this way). Owner thread.
+  std::size_t alloc_frags(std::uint32_t size, Frag* out, std::size_t n) {
+    std::size_t k = 0;
+    while (k < n) {
+      if (PAGEFRAG_LIKELY(size == size_)) {
+        if (PAGEFRAG_UNLIKELY(next_ > last_) && !turn_page()) break;
+        const std::size_t room = (last_ - next_) / step_ + 1;
+        const std::size_t take = std::min(n - k, room);
+        cut_run(out + k, take);
+        k += take;
+        continue;
+      }
+      const Frag f = alloc_frag_slow(size);  // a new page or size, a whole page, or a failure
+      if (!f) break;
+      out[k++] = f;
+    }
+    return k;
+  }
+
+  // Frees n fragments of this allocator's pool, named by their pages, as n
+  // free_frag(Page*) calls would: one subtract and one done test per run of
+  // consecutive fragments of the same page (an RX ring returns the
+  // fragments of a page one after another). Owner thread.
+  void free_frags(Page* const* pages, std::size_t n) {
+    for (std::size_t i = 0, end; i < n; i = end) {
+      Page* page = pages[i];
+      for (end = i + 1; end < n && pages[end] == page;) ++end;
+      if constexpr (kHardened) {
+        for (std::size_t j = i; j < end; ++j) hardened_free_page(page);
+      }
+      free_owner(page, static_cast<std::int64_t>(end - i));
+    }
   }
 
   // Frees a fragment of this allocator's pool, named by its page. No atomic
@@ -316,15 +356,15 @@ class FragmentAllocator {
     }
   }
 
-  // The owner's free once the fragment is identified (or not): one
-  // decrement, one load, a sign test.
-  PAGEFRAG_ALWAYS_INLINE void free_owner(Page* page) {
+  // The owner's free of n fragments of page once it is identified (or not):
+  // one subtract, one load, a sign test.
+  PAGEFRAG_ALWAYS_INLINE void free_owner(Page* page, std::int64_t n = 1) {
     assert_owner();
     // owner_ref + ref: fragments out (+ kFragOpen on the fragment page); 0
     // when done, negative when merged.
-    const std::int64_t owner = --page->owner_ref;
+    const std::int64_t owner = page->owner_ref -= n;
     if (PAGEFRAG_LIKELY(owner + page->ref.load(std::memory_order_acquire) > 0)) return;
-    free_frag_slow(page, owner);
+    free_frag_slow(page, owner, n);
   }
 
   // ---- hardened mode (base/hardened.h) ----
@@ -372,10 +412,30 @@ class FragmentAllocator {
     return f;
   }
 
+  // The next `count` (>= 1) fragments of the run, all on the current page
+  // (count <= the run's room): cut() unrolled, with the run's-last-fragment
+  // rule applied once at the end.
+  PAGEFRAG_ALWAYS_INLINE void cut_run(Frag* out, std::size_t count) {
+    Page* const page = current_;
+    const std::uintptr_t base = cur_va_;
+    const Iova dma = cur_dma_;
+    const auto step = static_cast<std::uint32_t>(step_);
+    auto offset = static_cast<std::uint32_t>(next_ - base);
+    for (std::size_t i = 0; i < count; ++i, offset += step) {
+      out[i] = Frag{page, offset, step, reinterpret_cast<std::byte*>(base + offset), dma + offset};
+    }
+    next_ = base + offset;
+    if (next_ - step_ == last_) out[count - 1].truesize = page_bytes_ - (offset - step);
+    if constexpr (kHardened) {
+      for (std::size_t i = 0; i < count; ++i) hardened_cut(out[i]);
+    }
+  }
+
   // Every case but "same size as last time, and the page has room": a new
   // size, a new page, full pages, errors.
   PAGEFRAG_NOINLINE Frag alloc_frag_slow(std::uint32_t size) {
     assert_owner();
+    if (size == size_) return turn_page() ? cut() : Frag{};
     if (size == 0 || size > page_bytes_ || pool_ == nullptr) {
       ++stats_.alloc_fail;
       return {};
@@ -391,6 +451,15 @@ class FragmentAllocator {
     return cut();
   }
 
+  // The size is unchanged and the fragment page used up (or there is none):
+  // the next page. False, counted in alloc_fail, when the pool has none, or
+  // when there is no size yet (size_ 0: no request, or detached).
+  PAGEFRAG_NOINLINE bool turn_page() {
+    if (PAGEFRAG_LIKELY(size_ != 0) && next_page()) return true;
+    ++stats_.alloc_fail;
+    return false;
+  }
+
   // Fragments of `rounded` bytes from here on. On the current page the run
   // starts at next_ with as many as fit in the rest, none once a run's last
   // fragment took the rest (last_ = 0: the page is used up).
@@ -403,7 +472,7 @@ class FragmentAllocator {
       last_ = fit == 0 ? 0 : next_ + (fit - 1) * rounded;  // 0: the next cut retires the page
     }
     step_ = rounded;
-    per_page_ = page_bytes_ / rounded;
+    run_span_ = (page_bytes_ / rounded - 1) * rounded;
   }
 
   // Fragments cut in the current run (they lie back to back from run_start_).
@@ -415,13 +484,16 @@ class FragmentAllocator {
   // page taken (the kernel's page_pool_drain_frag() reuses it the same way).
   // False if the pool has none.
   //
-  // Watched pages whose last fragment came back remotely are recycled first
-  // (reclaim()), so the page taken is one of them when there is one: memory
-  // stays bounded when frees are remote, and the pool never reports failure
-  // while a finished page sits in the watch set. O(watched pages) per page.
-  bool next_page() {
+  // When the pool's cache is empty, watched pages whose last fragment came
+  // back remotely are recycled first (reclaim()), so the page taken is one of
+  // them when there is one rather than one from the ring or the provider:
+  // memory stays bounded when frees are remote, and the pool never reports
+  // failure while a finished page sits in the watch set. A cache hit costs no
+  // scan: owner frees recycle finished pages themselves, so with a cached page
+  // at hand the scan would mostly find nothing (O(watched pages)).
+  PAGEFRAG_ALWAYS_INLINE bool next_page() {
     if (current_ != nullptr) retire_current();
-    if (watched_ != 0) reclaim();
+    if (watched_ != 0 && pool_->cached() == 0) reclaim();
     Page* page = pool_->alloc();
     if (page == nullptr) return false;
     ++stats_.pages_used;
@@ -432,7 +504,7 @@ class FragmentAllocator {
     cur_va_ = reinterpret_cast<std::uintptr_t>(page->va);
     cur_dma_ = Pool::dma_addr(page);
     next_ = run_start_ = cur_va_;
-    last_ = cur_va_ + (per_page_ - 1) * step_;
+    last_ = cur_va_ + run_span_;
     cut_before_ = 0;
     return true;
   }
@@ -456,11 +528,12 @@ class FragmentAllocator {
     return f;
   }
 
-  // An owner free that left the fast path: the page is done, or merged.
-  PAGEFRAG_NOINLINE void free_frag_slow(Page* page, std::int64_t owner) {
-    if (owner == kFragMerged - 1) {
+  // An owner free of n fragments that left the fast path: the page is done,
+  // or merged.
+  PAGEFRAG_NOINLINE void free_frag_slow(Page* page, std::int64_t owner, std::int64_t n) {
+    if (owner == kFragMerged - n) {
       page->owner_ref = kFragMerged;
-      put_refs(page, 1, pool_ != nullptr);  // detached: the pool may be gone
+      put_refs(page, n, pool_ != nullptr);  // detached: the pool may be gone
       return;
     }
     PAGEFRAG_CHECK(owner + page->ref.load(std::memory_order_relaxed) == 0,
@@ -472,7 +545,7 @@ class FragmentAllocator {
   // The page stops being the fragment page: recycled at once if every
   // fragment is back; else merged if remote frees have begun (the last free
   // is then likely remote), or watched.
-  void retire_current() {
+  PAGEFRAG_ALWAYS_INLINE void retire_current() {
     Page* page = std::exchange(current_, nullptr);
     page->owner_ref += static_cast<std::int64_t>(cut_before_ + run_cuts()) - kFragOpen;
     next_ = kNoPage;
@@ -499,7 +572,8 @@ class FragmentAllocator {
   // pages retire, and the set never blocks.
   void watch(Page* page) {
     if (watched_ != 0) {
-      Page* victim = watch_[cursor_++ % watched_];
+      if (cursor_ >= watched_) cursor_ = 0;
+      Page* victim = watch_[cursor_++];
       if (is_done(victim)) {
         unwatch(victim);
         recycle_done(victim);
@@ -579,7 +653,7 @@ class FragmentAllocator {
   Page* current_ = nullptr;
   std::uintptr_t cur_va_ = 0;
   Iova cur_dma_{};
-  std::uintptr_t per_page_ = 0;    // page_bytes_ / step_
+  std::uintptr_t run_span_ = 0;    // from a fresh page's first fragment to its run's last
   std::uintptr_t run_start_ = 0;   // where the fragments of step_ bytes began
   std::uintptr_t cut_before_ = 0;  // fragments cut from current_ before the run
   // ---- watch set of retired pages ----

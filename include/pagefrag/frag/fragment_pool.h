@@ -9,6 +9,8 @@
 //
 // Contract of every model, by member:
 //   alloc()              owner: one page with Page::ref == 1, or nullptr.
+//   cached()             owner: pages the next alloc() calls take from the
+//                        owner cache (0: the next one refills or fails).
 //   recycle_direct(p)    owner: takes back a page the caller owns outright.
 //   recycle(p)           any thread: the same through the pool's ring.
 //   pool_of(p)           static, any thread: the pool of this type that holds
@@ -38,6 +40,7 @@ template <class P>
 concept FragmentPool = requires(P& p, const P& cp, Page* page, const Page* cpage, const void* va,
                                 std::uint32_t off) {
   { p.alloc() } -> std::same_as<Page*>;
+  { cp.cached() } -> std::same_as<std::size_t>;
   { p.recycle_direct(page) } -> std::same_as<void>;
   { p.recycle(page) } -> std::same_as<void>;
   { P::pool_of(page) } -> std::same_as<P*>;

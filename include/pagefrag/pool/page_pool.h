@@ -233,6 +233,10 @@ class PagePool {
     return static_cast<std::int64_t>(held_.size());
   }
 
+  // Pages in the owner cache: the next cached() alloc() calls are cache
+  // hits. Owner thread.
+  std::size_t cached() const noexcept { return count_; }
+
   // Pages handed out and not returned (neither in the cache nor the ring).
   // Owner thread, or while quiesced.
   std::int64_t handed_out() const noexcept {
