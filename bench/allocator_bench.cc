@@ -12,8 +12,9 @@
 // the no-op one), the ring path (alloc + recycle through the ring), the slow
 // path (pages from the provider, per page), alloc_bulk of 32, fragment alloc +
 // owner free with 64 and 1024 fragments live in a FIFO window (like an RX ring
-// with 1024 buffers posted) at 1856- and 2048-byte strides in 64 KiB pages, and
-// fragments allocated on one thread and freed on another in batches of 32.
+// with 1024 buffers posted) at 1856- and 2048-byte strides in 64 KiB pages, the
+// same in batches of 32 (alloc_frags + free_frags), and fragments allocated on
+// one thread and freed on another in batches of 32.
 // Every benchmark reports items_per_second (objects), so 1e9 / that rate is the
 // cost per object. Run: ./bazelw run -c opt //bench:allocator_bench.
 #include <benchmark/benchmark.h>
@@ -241,6 +242,37 @@ void BM_FragOwner(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_FragOwner)->ArgNames({"stride", "live"})->ArgsProduct({{1856, 2048}, {64, 1024}});
+
+// Args: stride, fragments live (a multiple of 32). The bulk form of
+// BM_FragOwner, as an RX refill of 32 uses it: per window slot,
+// alloc_frags() of 32, each written, then free_frags() of the slot's 32
+// oldest (the same FIFO window as BM_DpdkMempoolBulk32's get_bulk/put_bulk).
+void BM_FragBulk32(benchmark::State& state) {
+  FragSetup s(state);
+  if (!s.frags) return;
+  Frags& frags = *s.frags;
+  const auto stride = static_cast<std::uint32_t>(state.range(0));
+  std::vector<std::array<Page*, kBatch>> window(static_cast<std::size_t>(state.range(1)) / kBatch);
+  std::array<Frag, kBatch> fresh;
+  for (auto& slot : window) {
+    if (frags.alloc_frags(stride, fresh.data(), kBatch) != kBatch) {
+      return state.SkipWithError("pool too small");
+    }
+    for (std::size_t i = 0; i < kBatch; ++i) slot[i] = fresh[i].page;
+  }
+  std::uint64_t n = 0;
+  bench::for_each_slot(state, window, [&](std::array<Page*, kBatch>& slot) PAGEFRAG_BENCH_INLINE {
+    if (PAGEFRAG_UNLIKELY(frags.alloc_frags(stride, fresh.data(), kBatch) != kBatch)) {
+      return state.SkipWithError("alloc_frags came up short");
+    }
+    for (const Frag& f : fresh) touch(f.va, ++n);
+    frags.free_frags(slot.data(), kBatch);
+    for (std::size_t i = 0; i < kBatch; ++i) slot[i] = fresh[i].page;
+  });
+  for (auto& slot : window) frags.free_frags(slot.data(), kBatch);
+  state.SetItemsProcessed(state.iterations() * kBatch);
+}
+BENCHMARK(BM_FragBulk32)->ArgNames({"stride", "live"})->ArgsProduct({{1856, 2048}, {64, 1024}});
 
 // A single-producer single-consumer ring of 32-fragment batches.
 class BatchRing {

@@ -229,6 +229,7 @@ def demo_ratios(samples: dict[str, list[float]], missing: dict[str, str]) -> dic
 # The benchmarks each ratio needs; --quick runs only these.
 DPDK_GET_PUT = "BM_DpdkMempoolGetPut/stride:1856/live:1024"
 DPDK_HANDOFF = "BM_DpdkRingHandoff32/stride:1856/real_time"
+DPDK_BULK = "BM_DpdkMempoolBulk32/stride:1856/live:1024"
 # The driver-only RX benchmark (bench/rx_driver_bench.cc): mode 0 fragments
 # (the kernel policy), 1 full pages; CPU time inside the driver's polls.
 RX_DRIVER = "BM_RxDriver/mode:{mode}/size:{size}/page:{page}/manual_time"
@@ -240,12 +241,14 @@ RX_HEADLINE = "page:{page}/size:1500/queues:1/qsize:1024"
 SUITES: list[Suite] = [
     gbench_suite("pagefrag", "bench/allocator_bench",
                  quick_filter="BM_LifoFloor$|BM_PageAllocRecycleDirect$|"
-                              "BM_FragOwner/stride:1856/live:1024|BM_FragCrossThread32/stride:1856",
+                              "BM_FragOwner/stride:1856/live:1024|"
+                              "BM_FragBulk32/stride:1856/live:1024|BM_FragCrossThread32/stride:1856",
                  min_time=0.2,
                  missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) "
                                 "are not on main"),
     gbench_suite("dpdk", "bench/dpdk_baseline",
                  quick_filter="BM_DpdkMempoolGetPut/stride:1856/live:1024|"
+                              "BM_DpdkMempoolBulk32/stride:1856/live:1024|"
                               "BM_DpdkRingHandoff32/stride:1856|BM_DpdkNullRxBurst",
                  min_time=0.2),
     gbench_suite("rxdrv", "bench/rx_driver_bench",
@@ -279,8 +282,14 @@ class Ratio:
 RATIOS: list[Ratio] = [
     Ratio("frag_owner_vs_dpdk_get_put", "pagefrag:BM_FragOwner/stride:1856/live:1024",
           f"dpdk:{DPDK_GET_PUT}", "<= 0.5",
-          "fragment alloc+free on the owner thread (1856 B, 64 KiB pages, 1024 live) "
-          "vs rte_mempool_get+put (cache 256, 1024 live)",
+          "per object: fragment alloc+free on the owner thread (1856 B, 64 KiB pages, 1024 "
+          "live) vs rte_mempool_get+put (cache 256, 1024 live)",
+          missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) are not on main"),
+    Ratio("frag_bulk_vs_dpdk_bulk", "pagefrag:BM_FragBulk32/stride:1856/live:1024",
+          f"dpdk:{DPDK_BULK}", "<= 1.0",
+          "bulk: alloc_frags(32) + free_frags(32) on the owner thread (1856 B, 64 KiB pages, "
+          "1024 live in a FIFO window) vs rte_mempool_get_bulk(32) + put_bulk(32) (cache 256, "
+          "1024 live)",
           missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) are not on main"),
     Ratio("page_fast_vs_lifo", "pagefrag:BM_PageAllocRecycleDirect", "pagefrag:BM_LifoFloor",
           "<= 2.0",
@@ -613,12 +622,6 @@ def instruction_keys(worst: dict) -> dict[str, dict]:
     return {"rx_driver_vs_dpdk_null_ir": ir, "rx_driver_instructions_per_packet": ipp}
 
 
-# Keys of issue 13 this tree cannot measure yet: key -> (target, why null).
-PENDING: dict[str, tuple[str, str]] = {
-    "frag_bulk_vs_dpdk_bulk": ("<= 1.0", "bulk fragment alloc (alloc_frags) is not on this branch"),
-}
-
-
 def cross_thread_worst_round(ratios: dict) -> dict:
     r = ratios.get("cross_thread_vs_dpdk_bulk_handoff", {})
     out = {"target": "<= 1.3", "what": "the worst round of cross_thread_vs_dpdk_bulk_handoff",
@@ -891,8 +894,6 @@ def main(argv: list[str]) -> int:
     values["dpdk_mempool_autotest_bulk32_ns"] = (
         {"target": "reported", "value": None, "why_null": "full runs only (not --quick)"}
         if args.quick else dpdk_autotest(root, samples, log))
-    for key, (target, why) in PENDING.items():
-        ratios[key] = {"target": target, "value": None, "why_null": why, "what": key}
     if args.json:
         with contextlib.redirect_stdout(sys.stderr):
             print_table(samples, ratios, values, missing)

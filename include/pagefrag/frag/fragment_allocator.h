@@ -262,17 +262,17 @@ class FragmentAllocator {
     page->ref.fetch_add(1, std::memory_order_relaxed);
   }
 
-  // Frees a fragment from any thread: one atomic decrement (none when it is
-  // the last reference of a merged page). Never touches the allocator object,
+  // Frees a fragment from any thread: one atomic decrement. Never touches
+  // the allocator object,
   // so it stays valid after the allocator is destroyed. Any thread.
   static void free_frag_remote(Page* page) {
     if constexpr (kHardened) internal::frag_liveness().on_free_page(page);
-    put_refs(page, 1, false);
+    put_refs_remote(page, 1);
   }
   void free_frag_remote(const void* va) {
     Page* page = page_or_die(va);
     if constexpr (kHardened) hardened_free_va(page, va);
-    put_refs(page, 1, false);
+    put_refs_remote(page, 1);
   }
 
   // Frees n fragments from any thread, one atomic subtract per run of
@@ -283,7 +283,7 @@ class FragmentAllocator {
     for (std::size_t i = 0, end; i < n; i = end) {
       for (end = i + 1; end < n && pages[end] == pages[i];) ++end;
       if constexpr (kHardened) internal::frag_liveness().on_free_page(pages[i], end - i);
-      put_refs(pages[i], static_cast<std::int64_t>(end - i), false);
+      put_refs_remote(pages[i], static_cast<std::int64_t>(end - i));
     }
   }
 
@@ -533,7 +533,7 @@ class FragmentAllocator {
   PAGEFRAG_NOINLINE void free_frag_slow(Page* page, std::int64_t owner, std::int64_t n) {
     if (owner == kFragMerged - n) {
       page->owner_ref = kFragMerged;
-      put_refs(page, n, pool_ != nullptr);  // detached: the pool may be gone
+      put_refs_owner(page, n);
       return;
     }
     PAGEFRAG_CHECK(owner + page->ref.load(std::memory_order_relaxed) == 0,
@@ -618,17 +618,28 @@ class FragmentAllocator {
     pool_->recycle_direct(page);
   }
 
-  // Drops n references on the shared count (frees of a merged page, or
-  // remote frees): the party that drops the last one recycles the page, into
-  // the owner cache when direct, else through the ring. Reading exactly n
-  // means the caller holds every reference left, so nothing can change the
-  // count concurrently and the read-modify-write is skipped (as the kernel
-  // does for one).
-  static void put_refs(Page* page, std::int64_t n, bool direct) {
-    if (page->ref.load(std::memory_order_acquire) != n &&
-        page->ref.fetch_sub(n, std::memory_order_acq_rel) != n) {
-      return;
+  // The owner drops n references on a merged page's shared count. Reading
+  // exactly n means the caller holds every reference left, so nothing can
+  // change the count concurrently and the read-modify-write is skipped (as
+  // the kernel does for one). Detached, the page goes through the ring.
+  void put_refs_owner(Page* page, std::int64_t n) {
+    if (page->ref.load(std::memory_order_acquire) == n ||
+        page->ref.fetch_sub(n, std::memory_order_acq_rel) == n) {
+      recycle_last(page, pool_ != nullptr);
     }
+  }
+
+  // Any thread drops n references: one atomic subtract and no read first.
+  // The page's line most likely sits in the owner's cache, and a read then a
+  // subtract would fetch it twice (shared, then exclusive); a remote free of
+  // an unmerged page never holds the last reference anyway.
+  static void put_refs_remote(Page* page, std::int64_t n) {
+    if (page->ref.fetch_sub(n, std::memory_order_acq_rel) == n) recycle_last(page, false);
+  }
+
+  // Whoever dropped the last reference recycles the page: into the owner
+  // cache when direct, else through the ring.
+  static void recycle_last(Page* page, bool direct) {
     Pool* pool = Pool::pool_of(page);  // aborts for a page of no pool of this type
     if constexpr (kHardened) internal::frag_liveness().on_page_done(page);
     page->ref.store(1, std::memory_order_relaxed);
