@@ -479,9 +479,10 @@ class ManaQueue {
     const std::uint32_t owner = cq_->owner_for(head);
     const std::uint32_t lap_left = cq_mask + 1 - (head & cq_mask);
     const std::uint32_t scan = std::min(limit, lap_left);
+    const Cqe* const run = cq_ring + (head & cq_mask);  // the run does not wrap
     std::uint32_t n = 0;
     for (; n < scan; ++n) {
-      const Cqe& e = cq_ring[(head + n) & cq_mask];
+      const Cqe& e = run[n];
       const std::uint32_t info = CompletionQueue::info_acquire(e);
       if (Cqe::owner_of(info) != owner) break;
       if ((load_word(e, offsetof(RxCompOob, header)) & 0x3Fu) !=
@@ -493,8 +494,7 @@ class ManaQueue {
       const std::uint32_t flags = load_word(e, offsetof(RxCompOob, flags));
       out[n].len = len;
       out[n].hash = load_word(e, offsetof(RxCompOob, ppi) + offsetof(RxPacketInfo, hash));
-      out[n].csum_ok = (flags & RxCompFlags::kIpCsumOk) &&
-                       (flags & (RxCompFlags::kTcpCsumOk | RxCompFlags::kUdpCsumOk));
+      out[n].csum_ok = csum_ok(flags);
       out[n].queue = index_;
     }
     const std::uint32_t taken = refill_run(out, n);
@@ -513,26 +513,24 @@ class ManaQueue {
     RxWqe* const wqes = wq_->ring();
     const std::uint32_t mask = shape_.rx_size - 1;
     const std::uint32_t headroom = shape_.cfg.headroom;
-    const std::uint32_t size = buffer_size_;
-    const auto got = static_cast<std::uint32_t>(frags_->alloc_frags(size, fresh_.data(), n));
-    std::uint32_t done = rx_done_;
-    std::uint32_t posted = rx_head_;
+    const bool sync = !env_.testing_skip_sync_for_cpu;
+    const auto got = static_cast<std::uint32_t>(frags_->alloc_frags(buffer_size_, fresh_.data(), n));
+    // Every slot is posted, so the ring head is always rx_size ahead of the
+    // slot completed: one index names both the slot and its ring entry.
+    PAGEFRAG_DCHECK(rx_head_ - rx_done_ == shape_.rx_size, "RX ring head {} and done {} out of step",
+                    rx_head_, rx_done_);
+    const std::uint32_t done = rx_done_;
     Page** pages = batch_pages_.data() + batch_n_;
     std::uint64_t bytes = 0, truesize = 0;
-    std::uint32_t k = 0;
-    for (; k < got; ++k) {
+    for (std::uint32_t k = 0; k < got; ++k) {
       const Frag& f = fresh_[k];
-      RxSlot& slot = slots[done & mask];
-      const RxSlot old = slot;
-      slot = RxSlot{f.page, f.offset, f.truesize};
+      const std::uint32_t i = (done + k) & mask;
+      const RxSlot old = slots[i];
+      slots[i] = RxSlot{f.page, f.offset, f.truesize};
       // Only the address changes: post_slot() wrote every entry's header,
       // key and size, which are the same for every request of this queue.
-      wqes[posted & mask].sge.address = (f.iova + headroom).value();
-      ++posted;
-      ++done;
-      if (PAGEFRAG_LIKELY(!env_.testing_skip_sync_for_cpu)) {
-        pool_->sync_for_cpu(old.page, old.offset + headroom, out[k].len);
-      }
+      wqes[i].sge.address = (f.iova + headroom).value();
+      if (PAGEFRAG_LIKELY(sync)) pool_->sync_for_cpu(old.page, old.offset + headroom, out[k].len);
       std::byte* data = old.va() + headroom;
       check_cpu_read(data, out[k].len);
       out[k].data = data;
@@ -541,13 +539,19 @@ class ManaQueue {
       bytes += out[k].len;
       truesize += old.truesize;
     }
-    rx_done_ = done;
-    rx_head_ = posted;
-    batch_n_ += k;
-    tally_.packets += k;
+    rx_done_ = done + got;
+    rx_head_ += got;
+    batch_n_ += got;
+    tally_.packets += got;
     tally_.bytes += bytes;
     tally_.truesize += truesize;
-    return k;
+    return got;
+  }
+
+  // The completion's checksum verdict: IP and TCP or UDP checksums good.
+  static bool csum_ok(std::uint32_t flags) noexcept {
+    return ((flags & RxCompFlags::kIpCsumOk) != 0) &
+           ((flags & (RxCompFlags::kTcpCsumOk | RxCompFlags::kUdpCsumOk)) != 0);
   }
 
   static bool inject_armed(const FaultInjector* inj) noexcept {
@@ -614,9 +618,7 @@ class ManaQueue {
                std::uint32_t flags) {
     tally(len, buf.truesize);
     if (PAGEFRAG_UNLIKELY(batch_n_ == kRxBatch)) flush_batch();
-    const bool csum = (flags & RxCompFlags::kIpCsumOk) &&
-                      (flags & (RxCompFlags::kTcpCsumOk | RxCompFlags::kUdpCsumOk));
-    batch_[batch_n_] = RxPacket{data, len, buf.truesize, index_, hash, csum};
+    batch_[batch_n_] = RxPacket{data, len, buf.truesize, index_, hash, csum_ok(flags)};
     batch_pages_[batch_n_] = buf.page;
     ++batch_n_;
   }
