@@ -21,11 +21,21 @@
 //   merged, remote last   remote frees had begun at retirement (merge); a
 //                         remote free ends it and recycles through the ring
 //   merged, owner last    as above, the owner's free ends it
+//   merged, owner release the owner rewrites its fragments after handing the
+//                         last one out and frees them (not the last); a remote
+//                         free then ends the page, and the recycle's sync for
+//                         the device reads every byte: only the owner's
+//                         release orders its writes before that read
 //   put_page              a whole page with two references, both dropped
 //                         remotely (PagePool::put_page), back through the ring
 // In each script the acquire under test is the owner's (or the last freer's)
 // only look at the count after the other frees: an earlier acquire on the
 // same path would order them and hide the one that is missing.
+//
+// The pool syncs returned pages for the device through ReadingDma, whose
+// sync_for_device reads the page word by word as a device's DMA would read
+// it: a recycle on a freeing thread is then a read of every byte the owner
+// wrote.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -37,7 +47,7 @@
 #include <vector>
 
 #include "pagefrag/base/hardened.h"
-#include "pagefrag/dma/no_dma.h"
+#include "pagefrag/dma/dma_backend.h"
 #include "pagefrag/frag/fragment_allocator.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/pool/page_pool.h"
@@ -49,7 +59,29 @@ namespace {
 // free before the owner's next cut and hide the races this test looks for.
 static_assert(!kHardened, "ordering_test must be built without PAGEFRAG_HARDENED");
 
-using Pool = PagePool<HeapProvider, NoDma>;
+// Identity mapping; sync_for_device reads [iova, iova + len) word by word
+// (a device reading the buffer), sync_for_cpu does nothing.
+class ReadingDma {
+ public:
+  static constexpr DmaFeatures kFeatures{.needs_sync = true, .identity_iova = true};
+  absl::StatusOr<Iova> map(std::span<std::byte> cpu, DmaDirection) {
+    return Iova(reinterpret_cast<std::uintptr_t>(cpu.data()));
+  }
+  absl::Status unmap(Iova, std::size_t, DmaDirection) { return absl::OkStatus(); }
+  void sync_for_device(Iova iova, std::size_t len, DmaDirection) noexcept {
+    const auto* w = reinterpret_cast<const std::uint64_t*>(iova.value());
+    std::uint64_t sum = 0;
+    for (std::size_t i = 0; i < len / 8; ++i) sum += w[i];
+    sink_.fetch_add(sum, std::memory_order_relaxed);  // keeps the reads
+  }
+  void sync_for_cpu(Iova, std::size_t, DmaDirection) noexcept {}
+
+ private:
+  std::atomic<std::uint64_t> sink_{0};
+};
+static_assert(DmaBackend<ReadingDma>);
+
+using Pool = PagePool<HeapProvider, ReadingDma>;
 using Frags = FragmentAllocator<Pool>;
 
 constexpr std::uint32_t kPage = 4096;
@@ -96,11 +128,21 @@ class Freer {
   // wait is relaxed: it orders nothing. Each step has its own job slot, so
   // the owner never writes what the freer last read.
   void run(std::vector<Item> items, How how) {
+    start(std::move(items), how, false);
+    wait();
+  }
+  // Owner: hands `items` over without waiting; with hold, the freer reads
+  // them, then frees them only after go(). go() and the freer's wait for it
+  // are relaxed: they order nothing.
+  void start(std::vector<Item> items, How how, bool hold) {
     const std::uint64_t step = ++step_;
     REQUIRE(step < kMaxSteps);
-    jobs_[step] = Job{std::move(items), how};
+    jobs_[step] = Job{std::move(items), how, hold};
     cmd_.store(step, std::memory_order_release);
-    while (done_.load(std::memory_order_relaxed) != step) std::this_thread::yield();
+  }
+  void go() { go_.store(step_, std::memory_order_relaxed); }
+  void wait() {
+    while (done_.load(std::memory_order_relaxed) != step_) std::this_thread::yield();
   }
   std::uint64_t corrupt() const { return corrupt_.load(std::memory_order_relaxed); }
 
@@ -118,6 +160,9 @@ class Freer {
       const Job& job = jobs_[step];
       for (const Item& it : job.items) {
         if (!words_ok(it.va, it.words, it.tag)) corrupt_.fetch_add(1, std::memory_order_relaxed);
+      }
+      while (job.hold && go_.load(std::memory_order_relaxed) != step) std::this_thread::yield();
+      for (const Item& it : job.items) {
         if (job.how == How::kFragRemote) {
           Frags::free_frag_remote(it.page);
         } else {
@@ -131,6 +176,7 @@ class Freer {
   struct Job {
     std::vector<Item> items;
     How how = How::kFragRemote;
+    bool hold = false;
   };
   static constexpr std::uint64_t kMaxSteps = 1024;
 
@@ -139,6 +185,7 @@ class Freer {
   std::uint64_t step_ = 0;  // owner
   std::atomic<std::uint64_t> cmd_{0};
   std::atomic<std::uint64_t> done_{0};
+  std::atomic<std::uint64_t> go_{0};
   std::atomic<std::uint64_t> corrupt_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
@@ -149,7 +196,8 @@ enum class Path {
   kDoneAtRetire,
   kWatchedRemoteLast,
   kMergedRemoteLast,
-  kMergedOwnerLast
+  kMergedOwnerLast,
+  kMergedOwnerRelease
 };
 
 struct PageOut {
@@ -162,7 +210,10 @@ struct Harness {
   Harness()
       : provider(
             *HeapProvider::create({.page_size = kPage, .max_order = 0, .capacity = 64 * kPage})) {
-    auto p = Pool::create(provider, dma, {.pool_size = 4});
+    auto p = Pool::create(provider, dma,
+                          {.pool_size = 4,
+                           .max_len = kPage,
+                           .flags = kPagePoolDmaMap | kPagePoolDmaSyncDev});
     REQUIRE(p.ok());
     pool = *std::move(p);
     auto f = Frags::create(*pool);
@@ -226,6 +277,7 @@ struct Harness {
         break;
       case Path::kMergedRemoteLast:
       case Path::kMergedOwnerLast:
+      case Path::kMergedOwnerRelease:
         r3->run(items(out, [](std::uint32_t i) { return i == 1; }), Freer::How::kFragRemote);
         break;
     }
@@ -269,6 +321,26 @@ struct Harness {
         // 6 holds the last reference: the load is the owner's only acquire.
         owner_frees(out, 6);
         break;
+      case Path::kMergedOwnerRelease: {
+        CHECK_FALSE(frags->is_watched(out.frags[0].page));
+        r1->run(items(out, [](std::uint32_t i) { return i == 3 || i == 5; }),
+                Freer::How::kFragRemote);
+        // 7 is handed out first; the owner then rewrites its own fragments
+        // and frees them. 7's free, the last, recycles the page, and the
+        // sync reads the owner's new words: ordered only by the owner's
+        // release on its frees.
+        r2->start(items(out, [](std::uint32_t i) { return i == 7; }), Freer::How::kFragRemote,
+                  true);
+        PageOut mine = out;
+        mine.tag += 1u << 20;
+        for (std::uint32_t i = 0; i < kPerPage; i += 2) {
+          write_words(out.frags[i].va, kWords, mine.tag * kPerPage + i);
+        }
+        owner_frees(mine);
+        r2->go();
+        r2->wait();
+        break;
+      }
     }
   }
 
@@ -285,7 +357,7 @@ struct Harness {
   }
 
   HeapProvider provider;
-  NoDma dma;
+  ReadingDma dma;
   Pool::Handle pool;
   std::optional<Frags> frags;
   // r1 and r2 free after retirement; r3 only makes the merged paths' pages
@@ -325,6 +397,9 @@ TEST_CASE("merged page, a remote free is the last: back through the ring") {
   run_path(Path::kMergedRemoteLast);
 }
 TEST_CASE("merged page, the owner's free is the last") { run_path(Path::kMergedOwnerLast); }
+TEST_CASE("merged page, the owner's frees release its writes to the remote last free") {
+  run_path(Path::kMergedOwnerRelease);
+}
 
 TEST_CASE("put_page: two references dropped on two other threads, back through the ring") {
   Harness h;

@@ -318,6 +318,16 @@ TEST_CASE("alloc_frags cuts across pages as single requests would; free_frags re
   CHECK(f.frags->stats().alloc_fail == fails + 2);
 }
 
+TEST_CASE("a size-0 request fails before any other request too (no size yet)") {
+  Fixture f(4096);
+  std::vector<Frag> out(2);
+  CHECK_FALSE(f.frags->alloc_frag(0));
+  CHECK(f.frags->alloc_frags(0, out.data(), out.size()) == 0);
+  CHECK(f.frags->stats().alloc_fail == 2);
+  CHECK(f.frags->stats().pages_used == 0);
+  CHECK(f.pool->handed_out() == 0);
+}
+
 TEST_CASE("alloc_frags stops short when the pool runs dry") {
   auto p = HeapProvider::create({.page_size = 4096, .max_order = 0, .capacity = 2 * 4096});
   REQUIRE(p.ok());

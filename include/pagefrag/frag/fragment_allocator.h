@@ -363,8 +363,9 @@ class FragmentAllocator {
     // owner_ref + ref: fragments out (+ kFragOpen on the fragment page); 0
     // when done, negative when merged.
     const std::int64_t owner = page->owner_ref -= n;
-    if (PAGEFRAG_LIKELY(owner + page->ref.load(std::memory_order_acquire) > 0)) return;
-    free_frag_slow(page, owner, n);
+    const std::int64_t ref = page->ref.load(std::memory_order_acquire);
+    if (PAGEFRAG_LIKELY(owner + ref > 0)) return;
+    free_frag_slow(page, owner, ref, n);
   }
 
   // ---- hardened mode (base/hardened.h) ----
@@ -528,15 +529,16 @@ class FragmentAllocator {
     return f;
   }
 
-  // An owner free of n fragments that left the fast path: the page is done,
-  // or merged.
-  PAGEFRAG_NOINLINE void free_frag_slow(Page* page, std::int64_t owner, std::int64_t n) {
+  // An owner free of n fragments that left the fast path (ref: the count it
+  // read): the page is done, or merged.
+  PAGEFRAG_NOINLINE void free_frag_slow(Page* page, std::int64_t owner, std::int64_t ref,
+                                        std::int64_t n) {
     if (owner == kFragMerged - n) {
       page->owner_ref = kFragMerged;
-      put_refs_owner(page, n);
+      put_refs_owner(page, n, ref);
       return;
     }
-    PAGEFRAG_CHECK(owner + page->ref.load(std::memory_order_relaxed) == 0,
+    PAGEFRAG_CHECK(owner + ref == 0,
                    "fragment page {} freed more often than it was cut", static_cast<void*>(page));
     unwatch(page);
     recycle_done(page);
@@ -618,13 +620,13 @@ class FragmentAllocator {
     pool_->recycle_direct(page);
   }
 
-  // The owner drops n references on a merged page's shared count. Reading
-  // exactly n means the caller holds every reference left, so nothing can
-  // change the count concurrently and the read-modify-write is skipped (as
-  // the kernel does for one). Detached, the page goes through the ring.
-  void put_refs_owner(Page* page, std::int64_t n) {
-    if (page->ref.load(std::memory_order_acquire) == n ||
-        page->ref.fetch_sub(n, std::memory_order_acq_rel) == n) {
+  // The owner drops n references on a merged page's shared count, which it
+  // read (with acquire) as `seen`. Reading exactly n means the caller holds
+  // every reference left, so nothing can change the count concurrently and
+  // the read-modify-write is skipped (as the kernel does for one).
+  // Detached, the page goes through the ring.
+  void put_refs_owner(Page* page, std::int64_t n, std::int64_t seen) {
+    if (seen == n || page->ref.fetch_sub(n, std::memory_order_acq_rel) == n) {
       recycle_last(page, pool_ != nullptr);
     }
   }
