@@ -269,6 +269,25 @@ enum class CqeState : std::uint8_t {
   kOverflow,  // any other owner bits: the device overran the driver
 };
 
+// An event queue: the interrupt the completion queues attached to it raise
+// (MANA attaches each CQ to an EQ, one MSI-X vector). A poller that serves
+// several queues sleeps on one. Any thread.
+class EventQueue {
+ public:
+  // The count to pass to wait(): read it before arming.
+  std::uint32_t seen() const noexcept { return events_.load(std::memory_order_acquire); }
+  // Sleeps until an event after `seen` (at once if there was one).
+  void wait(std::uint32_t seen) const noexcept { events_.wait(seen, std::memory_order_acquire); }
+  // Raises an event: wakes every waiter (a device interrupt, or a stop).
+  void raise() noexcept {
+    events_.fetch_add(1, std::memory_order_release);
+    events_.notify_all();
+  }
+
+ private:
+  alignas(kCacheLineSize) std::atomic<std::uint32_t> events_{0};
+};
+
 // A completion queue of `size` (a power of two) 64-byte entries. The device
 // is the only producer (device_write), the driver the only consumer
 // (read/advance). The driver publishes how far it has consumed
@@ -342,6 +361,33 @@ class CompletionQueue {
   void ring_doorbell() noexcept { consumed_.store(head_, std::memory_order_release); }
   std::uint32_t head() const noexcept { return head_; }
 
+  // --- the interrupt (the CQ doorbell's arm bit) ---
+  //
+  // A driver with nothing to do arms its CQs and sleeps on their event
+  // queue; the device's next completion on an armed CQ raises the event
+  // queue and wakes it (NAPI's napi_complete_done() and the IRQ). One atomic
+  // word holds the arm bit and the count of completions the device wrote,
+  // and both sides change it only with read-modify-writes, so no wake-up is
+  // lost: the driver arms only if the count equals its head (everything
+  // written is consumed), and the completion after the arm sees the bit,
+  // clears it and raises the event queue.
+
+  // Control thread, while no driver or device thread uses the CQ: the event
+  // queue this CQ raises (by default one of its own).
+  void attach(EventQueue* eq) noexcept {
+    irq_.eq.store(eq != nullptr ? eq : &irq_.own, std::memory_order_release);
+  }
+  EventQueue& event_queue() const noexcept { return *irq_.eq.load(std::memory_order_acquire); }
+  // Driver: arms the CQ unless a completion is waiting past the head (then
+  // false: poll again instead of sleeping). Read the event queue's count
+  // before arming, and wait on it only when every CQ armed.
+  bool arm() noexcept {
+    std::uint64_t s = irq_.state.load(std::memory_order_acquire);
+    if (static_cast<std::uint32_t>(s) != head_) return false;  // written, not consumed
+    return (s & kArmed) != 0 ||
+           irq_.state.compare_exchange_strong(s, s | kArmed, std::memory_order_acq_rel);
+  }
+
   // --- device side (one thread at a time) ---
 
   // Free entries the device may write without overwriting unread ones.
@@ -367,7 +413,16 @@ class CompletionQueue {
                    ((owner & kCqeOwnerMask) << Cqe::kOwnerShift),
                std::memory_order_release);
   }
-  void device_advance() noexcept { ++tail_; }
+  // Completes the entry at the tail: counts it, and when the CQ is armed
+  // disarms it and raises its event queue (the interrupt).
+  void device_advance() noexcept {
+    ++tail_;
+    std::uint64_t s = irq_.state.load(std::memory_order_relaxed);
+    while (!irq_.state.compare_exchange_weak(s, (s + 1) & ~kArmed, std::memory_order_acq_rel,
+                                             std::memory_order_relaxed)) {
+    }
+    if ((s & kArmed) != 0) event_queue().raise();
+  }
   std::uint32_t device_tail() const noexcept { return tail_; }
 
   // Test/fuzz access: the raw ring bytes (size * 64). Writing them while a
@@ -384,6 +439,14 @@ class CompletionQueue {
   alignas(kCacheLineSize) std::uint32_t head_ = 0;  // driver
   std::atomic<std::uint32_t> consumed_{0};          // driver -> device
   alignas(kCacheLineSize) std::uint32_t tail_ = 0;  // device
+  // Interrupt::state: the arm bit, and the completions written (mod 2^32;
+  // the count never reaches the bit).
+  static constexpr std::uint64_t kArmed = std::uint64_t{1} << 63;
+  struct alignas(kCacheLineSize) Interrupt {
+    std::atomic<std::uint64_t> state{0};
+    std::atomic<EventQueue*> eq{&own};
+    EventQueue own;
+  } irq_;
 };
 
 }  // namespace mana

@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "examples/cli/cli.h"
 #include "examples/mana/limits.h"
@@ -43,7 +44,10 @@
 ABSL_FLAG(std::uint64_t, page_size, 4096,
           "base page size in bytes, a power of two in 4096..1048576");
 ABSL_FLAG(std::uint32_t, mtu, 1500, "initial MTU, 68..9202");
-ABSL_FLAG(std::uint32_t, queues, 4, "number of queues, 1..64, one poller thread each");
+ABSL_FLAG(std::uint32_t, queues, 4, "number of queues, 1..64");
+ABSL_FLAG(std::uint32_t, pollers, 0,
+          "poller threads, 1..queues, each serving every pollers-th queue; 0: one per CPU the "
+          "generator leaves (CPUs - 1, at least 1, at most --queues)");
 ABSL_FLAG(std::uint32_t, queue_size, 1024, "RX queue entries, a power of two in 128..8192");
 ABSL_FLAG(std::uint64_t, packets, 400000, "frames the generator offers, 1..2^40");
 ABSL_FLAG(std::string, packet_size, "imix", "frame size: N bytes (60..65535), imix or random");
@@ -72,6 +76,7 @@ struct Config {
   std::uint64_t page_size = 4096;
   std::uint32_t mtu = 1500;
   std::uint32_t queue_size = 1024;
+  std::uint32_t pollers = 0;  // resolved: 1..queues
   std::string xdp_name = "none";
   std::string policy = "kernel";
   RxBufConfigureFn policy_fn = &KernelRxBufPolicy<>::configure;
@@ -147,6 +152,14 @@ Config parse_config(int argc, char** argv) {
   cli::require_range("--mtu", c.mtu, 68, 9202);
   c.traffic.queues = absl::GetFlag(FLAGS_queues);
   cli::require_range("--queues", c.traffic.queues, 1, 64);
+  c.pollers = absl::GetFlag(FLAGS_pollers);
+  cli::require_range("--pollers", c.pollers, 0, c.traffic.queues);
+  if (c.pollers == 0) {
+    // The generator (the device) keeps one CPU busy; more poller threads
+    // than the CPUs left would spend their time switching between queues.
+    const unsigned cpus = std::max(2u, std::thread::hardware_concurrency());
+    c.pollers = std::min<std::uint32_t>(c.traffic.queues, cpus - 1);
+  }
   c.queue_size = absl::GetFlag(FLAGS_queue_size);
   cli::require_power_of_two("--queue-size", c.queue_size, ManaLimits::kMinRxQueueSize,
                             ManaLimits::kMaxRxQueueSize);
@@ -190,6 +203,7 @@ ManaPortOptions port_options(const Config& c, unsigned max_order, FaultInjector&
                              Verifier& ver) {
   ManaPortOptions opts;
   opts.num_queues = c.traffic.queues;
+  opts.pollers = c.pollers;
   opts.rx_queue_size = c.queue_size;
   opts.mtu = c.mtu;
   opts.max_order = max_order;
@@ -245,6 +259,7 @@ void finish(Port& port, const Device& dev, const Verifier& ver, RunResult& r) {
 int print_report(const Config& c, const RunResult& r) {
   const RunShape shape{.page_size = c.page_size,
                        .queues = c.traffic.queues,
+                       .pollers = c.pollers,
                        .queue_size = c.queue_size,
                        .policy = c.policy,
                        .xdp = c.xdp_name,

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// examples/mana/port.h: ManaPort, a MANA port of N queues with one poller
-// thread per queue, and its control-thread reconfiguration.
+// examples/mana/port.h: ManaPort, a MANA port of N queues served by poller
+// threads, and its control-thread reconfiguration.
 //
 // A port owns N ManaQueues over one memory provider, one DMA backend and one
-// device. Each queue is polled by its own thread (NAPI-like: poll with a
-// budget, yield when idle), which owns that queue's pool.
+// device. Each queue is polled by one poller thread (NAPI-like: poll with a
+// budget; when idle, arm the completion queues' interrupt and sleep), which
+// owns that queue's pool. One thread per queue by default; with `pollers`
+// fewer, each thread serves every pollers-th queue, as NAPI instances share
+// a CPU (more threads than CPUs would spend their time switching).
 //
 // Reconfiguration (attach, detach, set_mtu, set_xdp, set_full_page) runs on
 // a control thread and never leaves the port without buffers:
@@ -79,7 +82,8 @@ struct ManaPortOptions {
   RxBufConfigureFn policy = &KernelRxBufPolicy<>::configure;
   bool full_page = false;             // the full-page-rx switch
   std::uint32_t budget = 64;          // packets per poll
-  bool threaded = true;               // one poller thread per queue
+  bool threaded = true;               // poller threads poll the queues
+  std::uint32_t pollers = 0;          // threads when threaded: 1..num_queues, 0 one per queue
   FaultInjector* injector = nullptr;  // optional
   PacketSink sink;                    // the "stack"; called on the polling thread
   PacketBatchSink batch_sink;         // the same, once per poll (preferred when set)
@@ -231,6 +235,10 @@ class ManaPort {
       return s;
     }
     if (o.budget < 1) return bad("budget", o.budget, "at least 1");
+    if (o.pollers > o.num_queues) {
+      return bad("pollers", o.pollers,
+                 fmt::format("0 (one per queue) or 1..num_queues ({})", o.num_queues));
+    }
     if (o.policy == nullptr) return bad("policy", 0, "a configure function");
     return absl::OkStatus();
   }
@@ -365,45 +373,65 @@ class ManaPort {
     if (!opts_.threaded) return;
     running_.store(true, std::memory_order_release);
     for (auto& q : queues_) q->pool().release_owner();
-    for (std::uint32_t i = 0; i < queues_.size(); ++i) {
-      threads_.emplace_back([this, q = queues_[i].get()] { poller(q); });
+    const auto n = static_cast<std::uint32_t>(
+        opts_.pollers == 0 ? queues_.size() : std::min<std::size_t>(opts_.pollers, queues_.size()));
+    events_.resize(n);
+    for (std::uint32_t t = 0; t < n; ++t) {
+      if (!events_[t]) events_[t] = std::make_unique<EventQueue>();
+      std::vector<Queue*> mine;
+      for (std::uint32_t i = t; i < queues_.size(); i += n) {
+        queues_[i]->attach_rx_events(events_[t].get());
+        mine.push_back(queues_[i].get());
+      }
+      threads_.emplace_back(
+          [this, mine = std::move(mine), eq = events_[t].get()] { poller(mine, *eq); });
     }
   }
 
-  // The poller owns its queue's pool while it runs: the control thread
+  // A poller owns its queues' pools while it runs: the control thread
   // releases ownership before starting it and claims it back after the join.
   //
-  // Idle like NAPI without an interrupt: a poll that finds no work yields,
-  // and after kIdleSpins such polls in a row the poller sleeps (a little
-  // longer each time, up to kIdleSleepMax), so idle queues leave the CPUs
-  // to the busy ones (and to the device) instead of spinning on them.
-  void poller(Queue* q) {
-    q->pool().claim_owner();
+  // Idle like NAPI: a round of polls that finds no work yields; after
+  // kIdleSpins such rounds the poller reads its event queue's count, arms
+  // every queue's RX completion queue (an arm fails when a completion is
+  // already waiting: poll on) and sleeps until a device completion on an
+  // armed queue (or the stop) raises the event queue. Idle queues thus leave
+  // the CPUs to the busy ones and to the device.
+  void poller(const std::vector<Queue*>& mine, EventQueue& eq) {
+    for (Queue* q : mine) q->pool().claim_owner();
     std::uint32_t idle = 0;
+    auto poll_all = [&] {
+      std::uint32_t work = 0;
+      for (Queue* q : mine) work += q->poll(opts_.budget);
+      return work;
+    };
     while (running_.load(std::memory_order_acquire)) {
-      if (q->poll(opts_.budget) != 0) {
+      if (poll_all() != 0) {
         idle = 0;
       } else if (++idle <= kIdleSpins) {
         std::this_thread::yield();
       } else {
-        std::this_thread::sleep_for(std::min(kIdleSleepMax, kIdleSleepStep * (idle - kIdleSpins)));
+        idle = 0;
+        const std::uint32_t seen = eq.seen();
+        bool armed = true;
+        for (Queue* q : mine) armed = q->arm_rx_interrupt() && armed;
+        if (armed && running_.load(std::memory_order_acquire)) eq.wait(seen);
       }
     }
-    q->pool().release_owner();
+    for (Queue* q : mine) q->pool().release_owner();
   }
 
   void stop_pollers() {
     if (threads_.empty()) return;
     running_.store(false, std::memory_order_release);
+    for (auto& eq : events_) eq->raise();
     for (std::thread& t : threads_) t.join();
     threads_.clear();
     for (auto& q : queues_) q->pool().claim_owner();
   }
 
   static constexpr std::uint64_t kFenceSpins = 1u << 20;
-  static constexpr std::uint32_t kIdleSpins = 16;
-  static constexpr std::chrono::microseconds kIdleSleepStep{20};
-  static constexpr std::chrono::microseconds kIdleSleepMax{500};
+  static constexpr std::uint32_t kIdleSpins = 4;
 
   Provider provider_;
   Dma dma_;
@@ -416,6 +444,7 @@ class ManaPort {
   std::vector<std::unique_ptr<Queue>> queues_;
   std::vector<std::unique_ptr<QueueStats>> stats_;
   std::vector<std::thread> threads_;
+  std::vector<std::unique_ptr<EventQueue>> events_;  // one per poller thread
   std::atomic<bool> running_{false};
   Counter reconfigurations_;
   Counter failed_reconfigurations_;

@@ -241,6 +241,16 @@ class ManaQueue {
     return true;
   }
 
+  // Control thread, pollers stopped: the event queue the RX completion
+  // queue raises when armed (its own by default).
+  void attach_rx_events(EventQueue* eq) noexcept { cq_->attach(eq); }
+  EventQueue& rx_events() const noexcept { return cq_->event_queue(); }
+  // Owner thread, when polls find nothing: arms the RX completion queue's
+  // interrupt (CompletionQueue::arm()); false when a completion is waiting
+  // (poll instead). Read rx_events().seen() first, and wait on the event
+  // queue only when every queue it serves armed.
+  bool arm_rx_interrupt() noexcept { return cq_->arm(); }
+
   // Any thread: returns a buffer of THIS queue from another thread (a TX
   // completion of a redirected frame).
   static void free_remote(Page* page) { Frags::free_frag_remote(page); }

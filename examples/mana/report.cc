@@ -65,8 +65,9 @@ std::string text_report(const RunShape& s, const RunResult& r) {
     fmt::format_to(std::back_inserter(out), "  {:<30} {}\n", k, val);
   };
   fmt::format_to(std::back_inserter(out),
-                 "mana_driver: {} queues x {} RX slots, {} B pages, policy {}, xdp {}, dma {}\n",
-                 s.queues, s.queue_size, s.page_size, s.policy, s.xdp, s.dma);
+                 "mana_driver: {} queues x {} RX slots ({} poller threads), {} B pages, policy {}, "
+                 "xdp {}, dma {}\n",
+                 s.queues, s.queue_size, s.pollers, s.page_size, s.policy, s.xdp, s.dma);
   row("packets sent", fmt::format("{}", t.sent));
   row("packets received", fmt::format("{} ({} verified at the sink, {} on the wire)", t.received,
                                       r.verified_sink, r.verified_wire));

@@ -15,6 +15,7 @@ namespace mana::demo {
 struct RunShape {
   std::uint64_t page_size = 0;
   std::uint32_t queues = 0;
+  std::uint32_t pollers = 0;
   std::uint32_t queue_size = 0;
   std::string policy, xdp, dma;
 };

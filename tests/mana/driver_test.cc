@@ -227,6 +227,21 @@ TEST_CASE("buffers per page, pool bytes and truesize follow the policy") {
   }
 }
 
+TEST_CASE("more poller threads than queues is rejected, naming the field and the range") {
+  HeapProvider provider =
+      *HeapProvider::create({.page_size = 4096, .max_order = 4, .capacity = std::size_t{16} << 20});
+  MockDma dma(MockDmaOptions{.mode = MockDmaMode::kStrict});
+  Device dev(dma, {});
+  ManaPortOptions o;
+  o.num_queues = 2;
+  o.pollers = 3;
+  const absl::StatusOr<std::unique_ptr<Port>> port = Port::create(provider, dma, dev, o);
+  REQUIRE_FALSE(port.ok());
+  CHECK(absl::IsInvalidArgument(port.status()));
+  CHECK(std::string(port.status().message()) ==
+        "ManaPortOptions.pollers = 3; expected 0 (one per queue) or 1..num_queues (2)");
+}
+
 TEST_CASE("invalid settings are rejected with the valid range and change nothing") {
   Rig r({.queues = 1});
   REQUIRE(r.port->attach().ok());

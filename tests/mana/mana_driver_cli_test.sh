@@ -71,6 +71,12 @@ json=$("$bin" --packets=5000 --queues=1 --queue-size=256 --dma=coherent --json 2
 python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(not (d["driver_ns_per_packet"] > 0 and d["counters"]["rx_poll_ns"] > 0))' "$json" ||
   fail "no driver time: $json"
 
+# --pollers: one poller thread serving four queues passes the same checks.
+json=$("$bin" --packets=8000 --queues=4 --pollers=1 --queue-size=256 --dma=coherent --json 2>"$tmp/err")
+[[ $(field "$json" result) == PASS && $(field "$json" packets_received) == 8000 ]] ||
+  fail "--pollers=1: $json"
+grep -q "4 queues x 256 RX slots (1 poller threads)" "$tmp/err" || fail "--pollers=1: $(head -1 "$tmp/err")"
+
 # --help: usage on stdout, exit 0.
 out=$("$bin" --help) || fail "--help exit $?"
 grep -q -- '--queue-size=N' <<<"$out" && grep -q -- '--xdp=TEXT' <<<"$out" || fail "--help: $out"
@@ -82,7 +88,7 @@ for bad in "--bogus" "--packet-size=huge" "--xdp=maybe" "--policy=nope" "--dma=f
            "--inject=foo:0.1" "--inject=alloc:nan" "--inject=dma-map:inf" "--inject=bad-cqe:-0.1" \
            "--no-such-flag=1" "--mtu=9000 --xdp=pass" "--mtu=-1" "--mtu=abc" \
            "--packets=18446744073709551616" "--seed=99999999999999999999" "--json=maybe" \
-           "--queue_size=256x" "stray" "--mtu"; do
+           "--queue_size=256x" "stray" "--mtu" "--queues=2 --pollers=3" "--pollers=-1"; do
   set +e
   # shellcheck disable=SC2086
   "$bin" $bad --packets=10 >"$tmp/out" 2>"$tmp/err"

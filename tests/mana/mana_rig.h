@@ -50,6 +50,7 @@ struct RigOptions {
   std::uint32_t mtu = 1500;
   MockDmaMode dma = MockDmaMode::kStrict;
   bool threaded = false;
+  std::uint32_t pollers = 0;  // ManaPortOptions::pollers (threaded)
   bool skip_sync = false;
   sim::SimDeviceOptions device{};
   std::size_t capacity = std::size_t{64} << 20;
@@ -69,6 +70,7 @@ struct Rig {
     po.tx_queue_size = 64;
     po.mtu = o.mtu;
     po.threaded = o.threaded;
+    po.pollers = o.pollers;
     po.injector = &injector;
     po.testing_skip_sync_for_cpu = o.skip_sync;
     po.sink = [this](const RxPacket& p) {

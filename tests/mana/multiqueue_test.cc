@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// One poller thread per queue, device threads feeding them, and XDP
-// REDIRECT between queues: buffers return to their home pool from another
-// queue's thread through the remote recycle path. Run under TSan in CI.
+// Poller threads (one per queue, or fewer serving several queues each, which
+// then sleep on one event queue for all of them), device threads feeding
+// them, and XDP REDIRECT between queues: buffers return to their home pool
+// from another queue's thread through the remote recycle path. Run under
+// TSan in CI.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -38,11 +40,13 @@ void feed(Rig& r, std::uint32_t t) {
   for (std::uint32_t q : {t, t + 2}) r.dev.flush_rx(q);
 }
 
-TEST_CASE("multi-queue pollers with REDIRECT between queues") {
+// pollers 0: one poller thread per queue; 2 and 1: each serves several.
+void redirect_between_queues(std::uint32_t pollers) {
   Rig r({.queues = kQueues,
          .queue_size = 256,
          .dma = MockDmaMode::kStrict,
          .threaded = true,
+         .pollers = pollers,
          .capacity = std::size_t{64} << 20});
   std::atomic<std::uint64_t> wire_ok{0}, wire_bad{0};
   r.dev.set_wire([&](std::uint32_t, std::span<const std::byte> f) {
@@ -80,6 +84,10 @@ TEST_CASE("multi-queue pollers with REDIRECT between queues") {
   CHECK(t.rx_unsynced_reads == 0);
   r.teardown_and_check_leaks();
 }
+
+TEST_CASE("multi-queue pollers with REDIRECT between queues") { redirect_between_queues(0); }
+TEST_CASE("two pollers serve four queues, REDIRECT between them") { redirect_between_queues(2); }
+TEST_CASE("one poller serves four queues, REDIRECT between them") { redirect_between_queues(1); }
 
 TEST_CASE("reconfiguration while pollers and the device run") {
   Rig r({.queues = 2, .queue_size = 128, .dma = MockDmaMode::kBounce, .threaded = true});
