@@ -168,12 +168,12 @@ DEMO_SIZES = ("1500", "64")
 DEMO_QUEUES = (1, 4)
 
 
-def demo_invocation(size: str, queues: int, packets: int) -> Invocation:
+def demo_invocation(size: str, queues: int, packets: int, qsize: int = 1024) -> Invocation:
     return Invocation(
         ["--page-size=4096", "--mtu=1500", f"--packet-size={size}", f"--queues={queues}",
-         "--queue-size=1024", "--policy=kernel", "--dma=coherent", f"--packets={packets}",
+         f"--queue-size={qsize}", "--policy=kernel", "--dma=coherent", f"--packets={packets}",
          "--seed=1", "--json"],
-        label=f"size:{size}/queues:{queues}")
+        label=f"size:{size}/queues:{queues}" + ("" if qsize == 1024 else f"/qsize:{qsize}"))
 
 
 def parse_demo(_out_file: Path, stdout: str) -> dict[str, float]:
@@ -187,10 +187,11 @@ def parse_demo(_out_file: Path, stdout: str) -> dict[str, float]:
 
 
 def demo_suite(packets: int, quick_packets: int) -> Suite:
-    cases = [(size, 1) for size in DEMO_SIZES] + [("1500", 4)]
+    # (size, queues, entries per queue); 1 x 4096 holds the buffers of 4 x 1024.
+    cases = [(size, 1, 1024) for size in DEMO_SIZES] + [("1500", 4, 1024), ("1500", 1, 4096)]
     return Suite(name="demo", binary="examples/mana/mana_driver",
-                 full=[demo_invocation(size, q, packets) for size, q in cases],
-                 quick=[demo_invocation(size, q, quick_packets) for size, q in cases],
+                 full=[demo_invocation(size, q, packets, n) for size, q, n in cases],
+                 quick=[demo_invocation(size, q, quick_packets, n) for size, q, n in cases],
                  out_flags=[], parse=parse_demo)
 
 
@@ -222,7 +223,15 @@ def demo_ratios(samples: dict[str, list[float]], missing: dict[str, str]) -> dic
               f"the same runs as demo_e2e_vs_driver_{size}")
     ratio("demo_queue_scaling_4_vs_1", "pps/size:1500/queues:4", "pps/size:1500/queues:1",
           ">= 0.9", "mana_driver packets/s with 4 queues vs 1 on this 2-CPU machine "
-          "(CoherentDma, 1500-byte packets; generator, device and verifier in the same process)")
+          "(CoherentDma, 1500-byte packets, 1024 entries a queue; generator, device and "
+          "verifier in the same process)")
+    # The same with as many buffers on each side: four queues of 1024 against
+    # one of 4096, so the ratio shows what serving four queues costs apart
+    # from four times the buffers in flight (the working set).
+    ratio("demo_queue_scaling_4_vs_1_same_buffers", "pps/size:1500/queues:4",
+          "pps/size:1500/queues:1/qsize:4096", "reported",
+          "mana_driver packets/s with 4 queues of 1024 vs 1 queue of 4096 entries (the same "
+          "buffers in flight)")
     return out
 
 
@@ -565,9 +574,8 @@ def toggled_counts(root: Path, samples: dict[str, list[float]], log) -> dict[str
                 if side in counts or side not in samples:
                     continue
                 function, marker = TOGGLED[suite]
-                # The benchmark name without the /manual_time suffix filters it.
-                name = bench.removesuffix("/manual_time")
-                ir = count_toggled(root / suites[suite].binary, name, function, marker)
+                # The whole name, /manual_time included, is what the filter matches.
+                ir = count_toggled(root / suites[suite].binary, bench, function, marker)
                 if ir is not None:
                     counts[side] = ir
                     log(f"callgrind: {side}: {ir:.1f} instructions per packet")
