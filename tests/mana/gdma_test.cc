@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// Descriptor layouts and the owner-bit protocol of the shared rings.
+// Descriptor layouts, the owner-bit protocol of the shared rings and the
+// completion queue's interrupt (arm bit and event queue).
 #include "examples/mana/gdma.h"
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 namespace mana {
 namespace {
 
 using namespace pagefrag;  // NOLINT: tests name the library types unqualified
+using namespace std::chrono_literals;
 
 TEST_CASE("descriptor sizes match the hardware") {
   CHECK(sizeof(RxWqe) == 32);
@@ -89,6 +94,56 @@ TEST_CASE("completion queue: owner bits that are neither round are an overflow")
   CHECK(cq->read(&e) == CqeState::kEmpty);
   cq->device_set_owner_at_tail(1);
   CHECK(cq->read(&e) == CqeState::kReady);
+}
+
+// The interrupt: an arm succeeds only with every written completion
+// consumed; the first completion after it raises the event queue once and
+// disarms; completions on an unarmed CQ raise nothing.
+TEST_CASE("completion queue interrupt: arm, raise once, no lost or spurious events") {
+  auto cq = CompletionQueue::create(8);
+  REQUIRE(cq != nullptr);
+  EventQueue& eq = cq->event_queue();
+  const std::uint32_t e0 = eq.seen();
+  write_one(*cq, 1);  // unarmed: no event
+  CHECK(eq.seen() == e0);
+  CHECK_FALSE(cq->arm());  // a completion past the head: poll, do not sleep
+  Cqe e;
+  REQUIRE(cq->read(&e) == CqeState::kReady);
+  cq->advance();
+  CHECK(cq->arm());  // everything consumed
+  CHECK(cq->arm());  // arming twice is harmless
+  write_one(*cq, 2);
+  CHECK(eq.seen() == e0 + 1);  // raised once...
+  write_one(*cq, 3);
+  CHECK(eq.seen() == e0 + 1);  // ...and disarmed
+}
+
+TEST_CASE("completion queues attached to one event queue wake one waiter") {
+  auto a = CompletionQueue::create(4);
+  auto b = CompletionQueue::create(4);
+  REQUIRE((a != nullptr && b != nullptr));
+  EventQueue eq;
+  a->attach(&eq);
+  b->attach(&eq);
+  CHECK(&a->event_queue() == &eq);
+  const std::uint32_t seen = eq.seen();
+  REQUIRE(a->arm());
+  REQUIRE(b->arm());
+  std::atomic<bool> woke{false};
+  std::thread waiter([&] {
+    eq.wait(seen);
+    woke.store(true);
+  });
+  write_one(*b, 1);  // b's completion raises the shared event queue
+  CHECK(eq.seen() == seen + 1);
+  for (int i = 0; i < 10000 && !woke.load(); ++i) std::this_thread::sleep_for(1ms);
+  CHECK(woke.load());
+  if (!woke.load()) eq.raise();  // a failed raise: release the waiter instead of hanging
+  waiter.join();
+  write_one(*a, 2);  // a is still armed: raises again
+  CHECK(eq.seen() == seen + 2);
+  a->attach(nullptr);  // back to its own event queue
+  CHECK(&a->event_queue() != &eq);
 }
 
 TEST_CASE("work queue: device sees only posted entries") {
