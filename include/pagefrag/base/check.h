@@ -29,14 +29,24 @@ namespace pagefrag::internal {
   std::abort();
 }
 
+// The message is formatted in here, not at the check: the arguments travel
+// by value, so a function that checks needs no stack frame, string or stack
+// canary of its own for the message it almost never prints.
+template <class... Args>
+[[noreturn]] PAGEFRAG_COLD PAGEFRAG_NOINLINE void check_failed_fmt(
+    const char* file, int line, const char* condition, fmt::format_string<Args...> format,
+    Args... args) {
+  check_failed(file, line, condition,
+               fmt::vformat(fmt::string_view(format), fmt::make_format_args(args...)));
+}
+
 }  // namespace pagefrag::internal
 
-#define PAGEFRAG_CHECK(cond, ...)                                                       \
-  do {                                                                                  \
-    if (PAGEFRAG_UNLIKELY(!(cond))) {                                                   \
-      ::pagefrag::internal::check_failed(__FILE__, __LINE__, #cond,                     \
-                                         ::fmt::format("" __VA_OPT__(, ) __VA_ARGS__)); \
-    }                                                                                   \
+#define PAGEFRAG_CHECK(cond, ...)                                                               \
+  do {                                                                                          \
+    if (PAGEFRAG_UNLIKELY(!(cond))) {                                                           \
+      ::pagefrag::internal::check_failed_fmt(__FILE__, __LINE__, #cond, "" __VA_OPT__(, ) __VA_ARGS__); \
+    }                                                                                           \
   } while (false)
 
 #ifdef NDEBUG
