@@ -91,8 +91,11 @@ using PacketSink = std::function<void(const RxPacket&)>;
 // poll (or per kRxBatch packets); the buffers return to their pools when it
 // returns.
 using PacketBatchSink = std::function<void(std::span<const RxPacket>)>;
-// Packets a queue hands up in one batch at most.
-inline constexpr std::uint32_t kRxBatch = 64;
+// Packets a queue hands up in one batch at most: DPDK's usual burst. The
+// batch's buffers are out of the ring until the sink returns, so it adds to
+// the pages a queue holds: with 32, one 1024-entry queue at MTU 1500 on
+// 64 KiB pages peaks at 32 pages (2 MiB; 33 with 64).
+inline constexpr std::uint32_t kRxBatch = 32;
 
 // What a queue needs from its port: the shared provider and DMA backend,
 // the device, and the rest of the port for REDIRECT.
@@ -192,7 +195,7 @@ class ManaQueue {
         const std::uint32_t n = rx_okay_run(budget - done);
         done += n;
         completions += n;
-        if (done >= budget) break;
+        if (n != 0) continue;  // the rest of the run (the batch was full), or the budget
       }
       const Cqe* cqe = nullptr;
       const CqeState st = cq_->peek(&cqe);
@@ -479,6 +482,7 @@ class ManaQueue {
   // then drops that packet), posts the replacements, queues the packets for
   // the sink and consumes their completions. Returns the packets taken.
   std::uint32_t rx_okay_run(std::uint32_t max) {
+    if (batch_n_ == kRxBatch) flush_batch();
     const std::uint32_t limit = std::min(max, kRxBatch - batch_n_);
     const Cqe* const cq_ring = cq_->ring();
     const std::uint32_t cq_mask = cq_->size() - 1;
