@@ -5,10 +5,11 @@
 // the page_pool_alloc() rules (round to the alignment; a whole page when
 // 2 * size > page bytes; the last fragment that fits takes the rest of the
 // page) and counts the pages the pool must have handed out. Commands drive
-// the owner paths (Alloc, AllocBulk, RecycleDirect, AllocFrag, FreeFragOwner,
-// PutPage direct, Reclaim) and the any-thread paths (RecycleRemote,
-// FreeFragRemote, FreeFragsRemote (a run of fragments in one call), PutPage
-// not direct) and Destroy, after which only the any-thread returns remain.
+// the owner paths (Alloc, AllocBulk, RecycleDirect, AllocFrag, AllocFrags,
+// FreeFragOwner, FreeFragsRun with free_frags, PutPage direct, Reclaim) and
+// the any-thread paths (RecycleRemote, FreeFragRemote, FreeFragsRun with
+// free_frags_remote, PutPage not direct) and Destroy, after which only the
+// any-thread returns remain.
 // After every command the system must match:
 //   - each fragment's page, offset and truesize as the model predicts; va =
 //     page va + offset, iova = page dma + offset, offset aligned;
@@ -280,6 +281,23 @@ struct ReturnPage : Cmd<Dma> {
   }
 };
 
+// One fragment the system returned for a request the model answered with
+// `want`: same offset and truesize, and the same Page for the same model page
+// (a fresh model page is a Page nothing live is using).
+template <class Dma>
+void check_and_keep(const MFrag& want, const Frag& got, Model& next, Sut<Dma>& s) {
+  RC_ASSERT(got.offset == want.offset);
+  RC_ASSERT(got.truesize == want.truesize);
+  auto [it, fresh] = s.page_of_id.try_emplace(want.page, got.page);
+  RC_ASSERT(it->second == got.page);  // same model page, same Page
+  if (fresh) {
+    for (const Frag& f : s.frags) RC_ASSERT(f.page != got.page);
+    for (Page* p : s.pages) RC_ASSERT(p != got.page);
+  }
+  s.frags.push_back(got);
+  next.frags.push_back(want);
+}
+
 template <class Dma>
 struct AllocFrag : Cmd<Dma> {
   explicit AllocFrag(const Model& m)
@@ -298,18 +316,7 @@ struct AllocFrag : Cmd<Dma> {
     const std::optional<MFrag> want = next.carve(size);
     const Frag got = s.frag_alloc->alloc_frag(size);
     RC_ASSERT(static_cast<bool>(got) == want.has_value());
-    if (want) {
-      RC_ASSERT(got.offset == want->offset);
-      RC_ASSERT(got.truesize == want->truesize);
-      auto [it, fresh] = s.page_of_id.try_emplace(want->page, got.page);
-      RC_ASSERT(it->second == got.page);  // same model page, same Page
-      if (fresh) {
-        for (const Frag& f : s.frags) RC_ASSERT(f.page != got.page);
-        for (Page* p : s.pages) RC_ASSERT(p != got.page);
-      }
-      s.frags.push_back(got);
-      next.frags.push_back(*want);
-    }
+    if (want) check_and_keep(*want, got, next, s);
     check_invariants(next, s);
   }
   void show(std::ostream& os) const override { os << "AllocFrag(" << size << ")"; }
@@ -379,18 +386,7 @@ struct AllocFrags : Cmd<Dma> {
     std::vector<Frag> got(count);
     const std::size_t k = s.frag_alloc->alloc_frags(size, got.data(), count);
     RC_ASSERT(k == want.size());
-    for (std::size_t i = 0; i < k; ++i) {
-      RC_ASSERT(got[i].offset == want[i].offset);
-      RC_ASSERT(got[i].truesize == want[i].truesize);
-      auto [it, fresh] = s.page_of_id.try_emplace(want[i].page, got[i].page);
-      RC_ASSERT(it->second == got[i].page);  // same model page, same Page
-      if (fresh) {
-        for (const Frag& f : s.frags) RC_ASSERT(f.page != got[i].page);
-        for (Page* p : s.pages) RC_ASSERT(p != got[i].page);
-      }
-      s.frags.push_back(got[i]);
-      next.frags.push_back(want[i]);
-    }
+    for (std::size_t i = 0; i < k; ++i) check_and_keep(want[i], got[i], next, s);
     check_invariants(next, s);
   }
   void show(std::ostream& os) const override {
@@ -399,21 +395,23 @@ struct AllocFrags : Cmd<Dma> {
 };
 
 // A run of live fragments (in the order they were cut, so pages repeat)
-// freed on the owner thread with one free_frags() call.
+// freed with one call: free_frags() on the owner, or free_frags_remote().
 template <class Dma>
-struct FreeFragsOwner : Cmd<Dma> {
-  explicit FreeFragsOwner(const Model& m)
+struct FreeFragsRun : Cmd<Dma> {
+  explicit FreeFragsRun(const Model& m)
       : first(*rc::gen::inRange<std::size_t>(0, std::max<std::size_t>(m.frags.size(), 1))),
-        count(*rc::gen::inRange<std::size_t>(1, 41)) {}
+        count(*rc::gen::inRange<std::size_t>(1, 41)),
+        remote(*rc::gen::arbitrary<bool>()) {}
   std::size_t first;
   std::size_t count;
+  bool remote;
   void checkPreconditions(const Model& m) const override {
-    RC_PRE(!m.destroyed);
+    RC_PRE(!m.destroyed || remote);
     RC_PRE(first + count <= m.frags.size());
   }
   void apply(Model& m) const override {
     const auto b = m.frags.begin() + static_cast<long>(first);
-    for (auto it = b; it != b + static_cast<long>(count); ++it) m.last_free_remote[it->page] = false;
+    for (auto it = b; it != b + static_cast<long>(count); ++it) m.last_free_remote[it->page] = remote;
     m.frags.erase(b, b + static_cast<long>(count));
   }
   void run(const Model& m, Sut<Dma>& s) const override {
@@ -421,41 +419,15 @@ struct FreeFragsOwner : Cmd<Dma> {
     std::vector<Page*> pages;
     for (auto it = b; it != b + static_cast<long>(count); ++it) pages.push_back(it->page);
     s.frags.erase(b, b + static_cast<long>(count));
-    s.frag_alloc->free_frags(pages.data(), pages.size());
+    if (remote) {
+      Sut<Dma>::Frags::free_frags_remote(pages.data(), pages.size());
+    } else {
+      s.frag_alloc->free_frags(pages.data(), pages.size());
+    }
     check_invariants(this->nextState(m), s);
   }
   void show(std::ostream& os) const override {
-    os << "FreeFragsOwner(" << first << ", " << count << ")";
-  }
-};
-
-// A run of live fragments (in the order they were cut, so pages repeat)
-// freed with one free_frags_remote() call.
-template <class Dma>
-struct FreeFragsRemote : Cmd<Dma> {
-  explicit FreeFragsRemote(const Model& m)
-      : first(*rc::gen::inRange<std::size_t>(0, std::max<std::size_t>(m.frags.size(), 1))),
-        count(*rc::gen::inRange<std::size_t>(1, 41)) {}
-  std::size_t first;
-  std::size_t count;
-  void checkPreconditions(const Model& m) const override {
-    RC_PRE(first + count <= m.frags.size());
-  }
-  void apply(Model& m) const override {
-    const auto b = m.frags.begin() + static_cast<long>(first);
-    for (auto it = b; it != b + static_cast<long>(count); ++it) m.last_free_remote[it->page] = true;
-    m.frags.erase(b, b + static_cast<long>(count));
-  }
-  void run(const Model& m, Sut<Dma>& s) const override {
-    const auto b = s.frags.begin() + static_cast<long>(first);
-    std::vector<Page*> pages;
-    for (auto it = b; it != b + static_cast<long>(count); ++it) pages.push_back(it->page);
-    s.frags.erase(b, b + static_cast<long>(count));
-    Sut<Dma>::Frags::free_frags_remote(pages.data(), pages.size());
-    check_invariants(this->nextState(m), s);
-  }
-  void show(std::ostream& os) const override {
-    os << "FreeFragsRemote(" << first << ", " << count << ")";
+    os << (remote ? "FreeFragsRemote(" : "FreeFragsOwner(") << first << ", " << count << ")";
   }
 };
 
@@ -536,16 +508,16 @@ void check_model(std::uint32_t page_size, MakeDma make_dma) {
         initial, sut,
         rc::state::gen::execOneOfWithArgs<Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>,
                                           AllocFrag<Dma>, AllocFrag<Dma>, AllocFrags<Dma>,
-                                          FreeFrag<Dma>, FreeFrag<Dma>, FreeFragsOwner<Dma>,
-                                          FreeFragsRemote<Dma>, Reclaim<Dma>, Destroy<Dma>,
+                                          FreeFrag<Dma>, FreeFrag<Dma>, FreeFragsRun<Dma>,
+                                          FreeFragsRun<Dma>, Reclaim<Dma>, Destroy<Dma>,
                                           DeviceWrite>());
   } else {
     rc::state::check(
         initial, sut,
-        rc::state::gen::execOneOfWithArgs<
-            Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>, AllocFrag<Dma>, AllocFrag<Dma>,
-            AllocFrags<Dma>, FreeFrag<Dma>, FreeFrag<Dma>, FreeFragsOwner<Dma>,
-            FreeFragsRemote<Dma>, Reclaim<Dma>, Destroy<Dma>>());
+        rc::state::gen::execOneOfWithArgs<Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>,
+                                          AllocFrag<Dma>, AllocFrag<Dma>, AllocFrags<Dma>,
+                                          FreeFrag<Dma>, FreeFrag<Dma>, FreeFragsRun<Dma>,
+                                          FreeFragsRun<Dma>, Reclaim<Dma>, Destroy<Dma>>());
   }
   for (const Frag& f : sut.frags) Sut<Dma>::Frags::free_frag_remote(f.page);
   for (Page* p : sut.pages) static_cast<typename Sut<Dma>::Pool*>(p->pool)->recycle(p);
