@@ -528,11 +528,12 @@ class ManaQueue {
     const std::uint32_t mask = shape_.rx_size - 1;
     const std::uint32_t headroom = shape_.cfg.headroom;
     const bool sync = !env_.testing_skip_sync_for_cpu;
-    const auto got = static_cast<std::uint32_t>(frags_->alloc_frags(buffer_size_, fresh_.data(), n));
+    const auto got =
+        static_cast<std::uint32_t>(frags_->alloc_frags(buffer_size_, fresh_.data(), n));
     // Every slot is posted, so the ring head is always rx_size ahead of the
     // slot completed: one index names both the slot and its ring entry.
-    PAGEFRAG_DCHECK(rx_head_ - rx_done_ == shape_.rx_size, "RX ring head {} and done {} out of step",
-                    rx_head_, rx_done_);
+    PAGEFRAG_DCHECK(rx_head_ - rx_done_ == shape_.rx_size,
+                    "RX ring head {} and done {} out of step", rx_head_, rx_done_);
     const std::uint32_t done = rx_done_;
     Page** pages = batch_pages_.data() + batch_n_;
     std::uint64_t bytes = 0, truesize = 0;

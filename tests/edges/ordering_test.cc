@@ -210,10 +210,9 @@ struct Harness {
   Harness()
       : provider(
             *HeapProvider::create({.page_size = kPage, .max_order = 0, .capacity = 64 * kPage})) {
-    auto p = Pool::create(provider, dma,
-                          {.pool_size = 4,
-                           .max_len = kPage,
-                           .flags = kPagePoolDmaMap | kPagePoolDmaSyncDev});
+    auto p = Pool::create(
+        provider, dma,
+        {.pool_size = 4, .max_len = kPage, .flags = kPagePoolDmaMap | kPagePoolDmaSyncDev});
     REQUIRE(p.ok());
     pool = *std::move(p);
     auto f = Frags::create(*pool);

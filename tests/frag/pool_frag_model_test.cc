@@ -411,7 +411,8 @@ struct FreeFragsRun : Cmd<Dma> {
   }
   void apply(Model& m) const override {
     const auto b = m.frags.begin() + static_cast<long>(first);
-    for (auto it = b; it != b + static_cast<long>(count); ++it) m.last_free_remote[it->page] = remote;
+    for (auto it = b; it != b + static_cast<long>(count); ++it)
+      m.last_free_remote[it->page] = remote;
     m.frags.erase(b, b + static_cast<long>(count));
   }
   void run(const Model& m, Sut<Dma>& s) const override {
@@ -506,11 +507,10 @@ void check_model(std::uint32_t page_size, MakeDma make_dma) {
   if constexpr (kMock) {
     rc::state::check(
         initial, sut,
-        rc::state::gen::execOneOfWithArgs<Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>,
-                                          AllocFrag<Dma>, AllocFrag<Dma>, AllocFrags<Dma>,
-                                          FreeFrag<Dma>, FreeFrag<Dma>, FreeFragsRun<Dma>,
-                                          FreeFragsRun<Dma>, Reclaim<Dma>, Destroy<Dma>,
-                                          DeviceWrite>());
+        rc::state::gen::execOneOfWithArgs<
+            Alloc<Dma>, AllocBulk<Dma>, ReturnPage<Dma>, AllocFrag<Dma>, AllocFrag<Dma>,
+            AllocFrags<Dma>, FreeFrag<Dma>, FreeFrag<Dma>, FreeFragsRun<Dma>, FreeFragsRun<Dma>,
+            Reclaim<Dma>, Destroy<Dma>, DeviceWrite>());
   } else {
     rc::state::check(
         initial, sut,

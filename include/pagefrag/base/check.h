@@ -42,11 +42,12 @@ template <class... Args>
 
 }  // namespace pagefrag::internal
 
-#define PAGEFRAG_CHECK(cond, ...)                                                               \
-  do {                                                                                          \
-    if (PAGEFRAG_UNLIKELY(!(cond))) {                                                           \
-      ::pagefrag::internal::check_failed_fmt(__FILE__, __LINE__, #cond, "" __VA_OPT__(, ) __VA_ARGS__); \
-    }                                                                                           \
+#define PAGEFRAG_CHECK(cond, ...)                                            \
+  do {                                                                       \
+    if (PAGEFRAG_UNLIKELY(!(cond))) {                                        \
+      ::pagefrag::internal::check_failed_fmt(__FILE__, __LINE__, #cond,      \
+                                             "" __VA_OPT__(, ) __VA_ARGS__); \
+    }                                                                        \
   } while (false)
 
 #ifdef NDEBUG

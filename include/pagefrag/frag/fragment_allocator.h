@@ -538,8 +538,8 @@ class FragmentAllocator {
       put_refs_owner(page, n, ref);
       return;
     }
-    PAGEFRAG_CHECK(owner + ref == 0,
-                   "fragment page {} freed more often than it was cut", static_cast<void*>(page));
+    PAGEFRAG_CHECK(owner + ref == 0, "fragment page {} freed more often than it was cut",
+                   static_cast<void*>(page));
     unwatch(page);
     recycle_done(page);
   }
