@@ -495,6 +495,7 @@ class ManaQueue {
     const std::uint32_t scan = std::min(limit, lap_left);
     const Cqe* const run = cq_ring + (head & cq_mask);  // the run does not wrap
     std::uint32_t n = 0;
+    std::uint64_t bytes = 0;
     for (; n < scan; ++n) {
       const Cqe& e = run[n];
       const std::uint32_t info = CompletionQueue::info_acquire(e);
@@ -504,14 +505,17 @@ class ManaQueue {
         break;
       }
       const std::uint32_t len = load_word(e, offsetof(RxCompOob, ppi)) & 0xFFFFu;
-      if (PAGEFRAG_UNLIKELY(len == 0 || len > datasize)) break;
+      if (PAGEFRAG_UNLIKELY(len - 1 >= datasize)) break;  // 0 or above datasize
       const std::uint32_t flags = load_word(e, offsetof(RxCompOob, flags));
+      bytes += len;
       out[n].len = len;
       out[n].hash = load_word(e, offsetof(RxCompOob, ppi) + offsetof(RxPacketInfo, hash));
       out[n].csum_ok = csum_ok(flags);
       out[n].queue = index_;
     }
     const std::uint32_t taken = refill_run(out, n);
+    for (std::uint32_t k = taken; k < n; ++k) bytes -= out[k].len;  // the pool ran dry
+    tally_.bytes += bytes;
     cq_->advance_to(head + taken);
     if (env_.injector != nullptr) unarmed_refills_ += taken;
     return taken;
@@ -528,37 +532,36 @@ class ManaQueue {
     const std::uint32_t mask = shape_.rx_size - 1;
     const std::uint32_t headroom = shape_.cfg.headroom;
     const bool sync = !env_.testing_skip_sync_for_cpu;
-    const auto got =
-        static_cast<std::uint32_t>(frags_->alloc_frags(buffer_size_, fresh_.data(), n));
     // Every slot is posted, so the ring head is always rx_size ahead of the
     // slot completed: one index names both the slot and its ring entry.
     PAGEFRAG_DCHECK(rx_head_ - rx_done_ == shape_.rx_size,
                     "RX ring head {} and done {} out of step", rx_head_, rx_done_);
     const std::uint32_t done = rx_done_;
     Page** pages = batch_pages_.data() + batch_n_;
-    std::uint64_t bytes = 0, truesize = 0;
-    for (std::uint32_t k = 0; k < got; ++k) {
-      const Frag& f = fresh_[k];
-      const std::uint32_t i = (done + k) & mask;
-      const RxSlot old = slots[i];
-      slots[i] = RxSlot{f.page, f.offset, f.truesize};
-      // Only the address changes: post_slot() wrote every entry's header,
-      // key and size, which are the same for every request of this queue.
-      wqes[i].sge.address = (f.iova + headroom).value();
-      if (PAGEFRAG_LIKELY(sync)) pool_->sync_for_cpu(old.page, old.offset + headroom, out[k].len);
-      std::byte* data = old.va() + headroom;
-      check_cpu_read(data, out[k].len);
-      out[k].data = data;
-      out[k].truesize = old.truesize;
-      pages[k] = old.page;
-      bytes += out[k].len;
-      truesize += old.truesize;
-    }
+    std::uint64_t truesize = 0;
+    // Each replacement goes straight into the completed packet's slot.
+    const auto got = static_cast<std::uint32_t>(
+        frags_->alloc_frags(buffer_size_, n, [&](std::size_t k, const Frag& f) {
+          const std::uint32_t i = (done + static_cast<std::uint32_t>(k)) & mask;
+          const RxSlot old = slots[i];
+          slots[i] = RxSlot{f.page, f.offset, f.truesize};
+          // Only the address changes: post_slot() wrote every entry's header,
+          // key and size, which are the same for every request of this queue.
+          wqes[i].sge.address = (f.iova + headroom).value();
+          if (PAGEFRAG_LIKELY(sync)) {
+            pool_->sync_for_cpu(old.page, old.offset + headroom, out[k].len);
+          }
+          std::byte* data = old.va() + headroom;
+          check_cpu_read(data, out[k].len);
+          out[k].data = data;
+          out[k].truesize = old.truesize;
+          pages[k] = old.page;
+          truesize += old.truesize;
+        }));
     rx_done_ = done + got;
     rx_head_ += got;
     batch_n_ += got;
     tally_.packets += got;
-    tally_.bytes += bytes;
     tally_.truesize += truesize;
     return got;
   }
@@ -764,7 +767,6 @@ class ManaQueue {
   std::uint32_t batch_n_ = 0;
   std::array<RxPacket, kRxBatch> batch_;
   std::array<Page*, kRxBatch> batch_pages_;
-  std::array<Frag, kRxBatch> fresh_;  // refill_run's replacement buffers
 
   // TX: producers under tx_mu_, completions on the owner thread.
   std::unique_ptr<TxSlot[]> tx_slots_;

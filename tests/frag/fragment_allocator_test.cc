@@ -263,8 +263,8 @@ TEST_CASE("allocation never fails while a page finished by remote frees sits wat
     std::vector<Frag> out;
     for (int i = 0; i < 8; ++i) out.push_back(frags.alloc_frag(2048));  // two per page
     for (const Frag& f : out) REQUIRE(f);
-    // Pages 1 and 2 come back entirely through remote frees; the watch set's
-    // round-robin look at retirement falls on page 3, which is still out.
+    // Pages 1 and 2 come back entirely through remote frees while they sit
+    // watched: only the owner can find them.
     for (int i = 0; i < 4; ++i) Frags::free_frag_remote(out[static_cast<std::size_t>(i)].page);
     const Frag g = frags.alloc_frag(2048);
     CHECK(g);
@@ -316,6 +316,58 @@ TEST_CASE("alloc_frags cuts across pages as single requests would; free_frags re
   CHECK(f.frags->alloc_frags(0, out.data(), 3) == 0);
   CHECK(f.frags->alloc_frags(4097, out.data(), 3) == 0);
   CHECK(f.frags->stats().alloc_fail == fails + 2);
+}
+
+TEST_CASE("alloc_frags: a page whose fragments all go to one call is watched, never current") {
+  Fixture f(4096);
+  // Hand-worked: 1000 bytes round to 1024, four per 4 KiB page, the fourth
+  // at 3072 taking the rest (1024). The first call sets the size (one
+  // fragment), finishes that page (three), then cuts page 2 whole (four) and
+  // starts page 3 (one).
+  std::vector<Frag> out(9);
+  REQUIRE(f.frags->alloc_frags(1000, out.data(), out.size()) == 9);
+  for (std::size_t i = 0; i < 9; ++i) {
+    CHECK(out[i].offset == 1024 * (i % 4));
+    CHECK(out[i].truesize == 1024);
+    CHECK(out[i].va == out[i].page->va + out[i].offset);
+    CHECK(out[i].iova == Pool::dma_addr(out[i].page) + out[i].offset);
+  }
+  Page* const whole = out[4].page;
+  for (std::size_t i = 5; i < 8; ++i) CHECK(out[i].page == whole);
+  CHECK(out[8].page != whole);
+  CHECK(f.frags->current_page() == out[8].page);
+  CHECK(f.frags->is_watched(out[0].page));  // retired when page 2 was taken
+  CHECK(f.frags->is_watched(whole));        // retired as it was cut
+  CHECK(f.frags->stats().pages_used == 3);
+  CHECK(f.pool->handed_out() == 3);
+  // Its owner frees bring it back at the fourth, not before.
+  const std::size_t cached = f.pool->cached();
+  Page* three[] = {whole, whole, whole};
+  f.frags->free_frags(three, 3);
+  CHECK(f.pool->handed_out() == 3);
+  f.frags->free_frag(whole);
+  CHECK(f.pool->handed_out() == 2);
+  CHECK(f.pool->cached() == cached + 1);
+  CHECK_FALSE(f.frags->is_watched(whole));
+  // The visitor form hands out the same fragments the array form would: the
+  // rest of page 3, then page 2 again (the cache's LIFO top), whole.
+  std::vector<std::pair<std::size_t, Frag>> seen;
+  CHECK(f.frags->alloc_frags(1000, 7,
+                             [&](std::size_t i, const Frag& g) { seen.emplace_back(i, g); }) == 7);
+  REQUIRE(seen.size() == 7);
+  for (std::size_t i = 0; i < 7; ++i) {
+    CHECK(seen[i].first == i);
+    CHECK(seen[i].second.page == (i < 3 ? out[8].page : whole));
+    CHECK(seen[i].second.offset == 1024 * ((i + 1) % 4));
+  }
+  // A remote free finishing the whole-cut page leaves it watched until the
+  // owner looks (reclaim), as for any retired page.
+  for (std::size_t i = 3; i < 7; ++i) Frags::free_frag_remote(seen[i].second.page);
+  CHECK(f.frags->is_watched(whole));
+  f.frags->reclaim();
+  CHECK_FALSE(f.frags->is_watched(whole));
+  for (std::size_t i = 0; i < 3; ++i) f.frags->free_frag(seen[i].second.page);
+  for (const std::size_t i : {0, 1, 2, 3, 8}) f.frags->free_frag(out[i].page);
 }
 
 TEST_CASE("a size-0 request fails before any other request too (no size yet)") {

@@ -71,6 +71,7 @@ struct Model {
   int next_page = 0;
   int cur_page = -1;  // the fragment page, -1 for none
   std::uint32_t cur_off = 0;
+  std::uint32_t frag_size = 0;  // the last request carved as a fragment (0: none yet)
   std::vector<MFrag> frags;
   std::vector<int> pages;                // whole pages the test holds (model ids)
   std::uint64_t handed_out = 0;          // pages the pool handed out
@@ -92,6 +93,7 @@ struct Model {
       cur_off = 0;
       ++handed_out;
     }
+    frag_size = size;
     MFrag f{cur_page, cur_off, static_cast<std::uint32_t>(r)};
     cur_off += static_cast<std::uint32_t>(r);
     if (cur_off + r > page_bytes) {  // no further fragment of this size fits
@@ -99,6 +101,29 @@ struct Model {
       cur_off = page_bytes;
     }
     return f;
+  }
+
+  // The spec's alloc_frags(size, count): what count carve() calls return,
+  // except that when the request repeats the last fragment size, the
+  // fragment page is used up (or there is none) and at least a fresh page's
+  // worth is still wanted, that page's fragments are all cut and it is
+  // retired at once: it never becomes the fragment page.
+  std::vector<MFrag> carve_bulk(std::uint32_t size, std::size_t count) {
+    std::vector<MFrag> out;
+    while (out.size() < count) {
+      const std::uint64_t r = (std::uint64_t{size} + align - 1) / align * align;
+      const bool whole = size != 0 && size == frag_size &&
+                         (cur_page < 0 || cur_off + r > page_bytes) &&
+                         count - out.size() >= page_bytes / r;
+      std::optional<MFrag> f = carve(size);
+      if (!f) break;
+      out.push_back(*f);
+      if (whole) {
+        while (cur_off < page_bytes) out.push_back(*carve(size));
+        cur_page = -1;
+      }
+    }
+    return out;
   }
 };
 
@@ -369,20 +394,11 @@ struct AllocFrags : Cmd<Dma> {
   std::size_t count;
   void checkPreconditions(const Model& m) const override { RC_PRE(!m.destroyed); }
   void apply(Model& m) const override {
-    for (std::size_t i = 0; i < count; ++i) {
-      std::optional<MFrag> f = m.carve(size);
-      if (!f) break;
-      m.frags.push_back(*f);
-    }
+    for (const MFrag& f : m.carve_bulk(size, count)) m.frags.push_back(f);
   }
   void run(const Model& m, Sut<Dma>& s) const override {
     Model next = m;
-    std::vector<MFrag> want;
-    for (std::size_t i = 0; i < count; ++i) {
-      std::optional<MFrag> f = next.carve(size);
-      if (!f) break;
-      want.push_back(*f);
-    }
+    const std::vector<MFrag> want = next.carve_bulk(size, count);
     std::vector<Frag> got(count);
     const std::size_t k = s.frag_alloc->alloc_frags(size, got.data(), count);
     RC_ASSERT(k == want.size());

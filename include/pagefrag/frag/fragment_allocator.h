@@ -52,6 +52,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -162,6 +163,7 @@ class FragmentAllocator {
         next_(std::exchange(other.next_, kNoPage)),
         last_(std::exchange(other.last_, 0)),
         step_(other.step_),
+        page_frags_(other.page_frags_),
         current_(std::exchange(other.current_, nullptr)),
         cur_va_(other.cur_va_),
         cur_dma_(other.cur_dma_),
@@ -169,6 +171,7 @@ class FragmentAllocator {
         run_start_(other.run_start_),
         cut_before_(other.cut_before_),
         watch_(std::move(other.watch_)),
+        watch_capacity_(other.watch_capacity_),
         watched_(std::exchange(other.watched_, 0)),
         cursor_(other.cursor_),
         stats_(other.stats_) {
@@ -201,21 +204,40 @@ class FragmentAllocator {
   // out of pages (counted once in alloc_fail), 0 for a size alloc_frag
   // rejects. The fragments of one page are cut in one tight loop: the size
   // and room checks run once per page, not once per fragment (an RX refill
-  // takes a poll's worth of buffers this way). Owner thread.
+  // takes a poll's worth of buffers this way). A page whose fragments are all
+  // taken by this call is retired as it is cut (cut_page()): it never
+  // becomes the fragment page. Owner thread.
   std::size_t alloc_frags(std::uint32_t size, Frag* out, std::size_t n) {
+    return alloc_frags(size, n, [out](std::size_t i, const Frag& f) { out[i] = f; });
+  }
+  // The same fragments handed to fn(i, frag) for i = 0..k-1 in order, not
+  // stored: a driver's refill writes each straight into its ring, and the
+  // fields it does not use are never materialised.
+  template <typename Fn>
+  requires std::invocable<Fn&, std::size_t, const Frag&> PAGEFRAG_ALWAYS_INLINE std::size_t
+  alloc_frags(std::uint32_t size, std::size_t n, Fn&& fn) {
     std::size_t k = 0;
     while (k < n) {
       if (PAGEFRAG_LIKELY(size == size_)) {
-        if (PAGEFRAG_UNLIKELY(next_ > last_) && !turn_page()) break;
+        if (PAGEFRAG_UNLIKELY(next_ > last_)) {
+          if (n - k >= page_frags_) {  // every fragment of one fresh page or more
+            const std::size_t pages = (n - k) / page_frags_;
+            const std::size_t cut = cut_pages(k, pages, fn);
+            k += cut;
+            if (cut != pages * page_frags_) break;  // the pool ran dry
+            continue;
+          }
+          if (!turn_page()) break;
+        }
         const std::size_t room = (last_ - next_) / step_ + 1;
         const std::size_t take = std::min(n - k, room);
-        cut_run(out + k, take);
+        cut_run(k, take, fn);
         k += take;
         continue;
       }
       const Frag f = alloc_frag_slow(size);  // a new page or size, a whole page, or a failure
       if (!f) break;
-      out[k++] = f;
+      fn(k++, f);
     }
     return k;
   }
@@ -328,7 +350,8 @@ class FragmentAllocator {
       : pool_(&pool),
         page_bytes_(static_cast<std::uint32_t>(pool.page_bytes())),
         align_(params.align),
-        watch_(params.watch_capacity) {
+        watch_(params.watch_capacity),
+        watch_capacity_(params.watch_capacity) {
     pool_->set_frag_drain(this, &drain_for_destroy);
   }
 
@@ -343,6 +366,7 @@ class FragmentAllocator {
     next_ = kNoPage;
     last_ = 0;
     size_ = 0;
+    page_frags_ = kNoPageFrags;
   }
 
   // The pool's destroy() drains its fragment allocator first (the kernel's
@@ -365,6 +389,11 @@ class FragmentAllocator {
     const std::int64_t owner = page->owner_ref -= n;
     const std::int64_t ref = page->ref.load(std::memory_order_acquire);
     if (PAGEFRAG_LIKELY(owner + ref > 0)) return;
+    if (PAGEFRAG_LIKELY(owner + ref == 0)) {  // done: the page's last fragment
+      unwatch(page);
+      recycle_done(page);
+      return;
+    }
     free_frag_slow(page, owner, ref, n);
   }
 
@@ -414,22 +443,23 @@ class FragmentAllocator {
   }
 
   // The next `count` (>= 1) fragments of the run, all on the current page
-  // (count <= the run's room): cut() unrolled, with the run's-last-fragment
-  // rule applied once at the end.
-  PAGEFRAG_ALWAYS_INLINE void cut_run(Frag* out, std::size_t count) {
+  // (count <= the run's room), handed to fn(first + i, frag): cut()
+  // unrolled.
+  template <typename Fn>
+  PAGEFRAG_ALWAYS_INLINE void cut_run(std::size_t first, std::size_t count, Fn& fn) {
     Page* const page = current_;
     const std::uintptr_t base = cur_va_;
     const Iova dma = cur_dma_;
     const auto step = static_cast<std::uint32_t>(step_);
+    const auto last = static_cast<std::uint32_t>(last_ - base);
     auto offset = static_cast<std::uint32_t>(next_ - base);
     for (std::size_t i = 0; i < count; ++i, offset += step) {
-      out[i] = Frag{page, offset, step, reinterpret_cast<std::byte*>(base + offset), dma + offset};
+      const Frag f{page, offset, offset == last ? page_bytes_ - offset : step,
+                   reinterpret_cast<std::byte*>(base + offset), dma + offset};
+      if constexpr (kHardened) hardened_cut(f);
+      fn(first + i, f);
     }
     next_ = base + offset;
-    if (next_ - step_ == last_) out[count - 1].truesize = page_bytes_ - (offset - step);
-    if constexpr (kHardened) {
-      for (std::size_t i = 0; i < count; ++i) hardened_cut(out[i]);
-    }
   }
 
   // Every case but "same size as last time, and the page has room": a new
@@ -473,7 +503,8 @@ class FragmentAllocator {
       last_ = fit == 0 ? 0 : next_ + (fit - 1) * rounded;  // 0: the next cut retires the page
     }
     step_ = rounded;
-    run_span_ = (page_bytes_ / rounded - 1) * rounded;
+    page_frags_ = page_bytes_ / rounded;
+    run_span_ = (page_frags_ - 1) * rounded;
   }
 
   // Fragments cut in the current run (they lie back to back from run_start_).
@@ -493,13 +524,8 @@ class FragmentAllocator {
   // scan: owner frees recycle finished pages themselves, so with a cached page
   // at hand the scan would mostly find nothing (O(watched pages)).
   PAGEFRAG_ALWAYS_INLINE bool next_page() {
-    if (current_ != nullptr) retire_current();
-    if (watched_ != 0 && pool_->cached() == 0) reclaim();
-    Page* page = pool_->alloc();
+    Page* page = take_page();
     if (page == nullptr) return false;
-    ++stats_.pages_used;
-    if constexpr (kPoisoning) poison_memory(page->va, page_bytes_);  // cut() unpoisons
-    page->ref.store(kFragBias, std::memory_order_relaxed);
     page->owner_ref = kFragOpen - kFragBias;
     current_ = page;
     cur_va_ = reinterpret_cast<std::uintptr_t>(page->va);
@@ -508,6 +534,56 @@ class FragmentAllocator {
     last_ = cur_va_ + run_span_;
     cut_before_ = 0;
     return true;
+  }
+
+  // Retires the fragment page (if any) and takes the next page, its shared
+  // count at kFragBias (owner_ref is the caller's); null if the pool has none.
+  PAGEFRAG_ALWAYS_INLINE Page* take_page() {
+    if (current_ != nullptr) retire_current();
+    if (watched_ != 0 && pool_->cached() == 0) reclaim();
+    Page* page = pool_->alloc();
+    if (page == nullptr) return nullptr;
+    ++stats_.pages_used;
+    if constexpr (kPoisoning) poison_memory(page->va, page_bytes_);  // cuts unpoison
+    page->ref.store(kFragBias, std::memory_order_relaxed);
+    return page;
+  }
+
+  // Cuts every fragment of `pages` fresh pages, handed to fn(first + i,
+  // frag) in order, as turn_page() then cut_run() would, and retires each
+  // page at once: its owner count starts at the fragments cut, with no
+  // kFragOpen, and it goes straight to the watch set. The fragment page's
+  // state is not touched (there is none: the caller found the page used
+  // up). Returns the fragments cut: fewer when the pool ran out (counted in
+  // alloc_fail).
+  template <typename Fn>
+  PAGEFRAG_ALWAYS_INLINE std::size_t cut_pages(std::size_t first, std::size_t pages, Fn& fn) {
+    // Locals: fn's stores could alias the members, which would otherwise be
+    // reloaded for every fragment.
+    const std::size_t count = page_frags_;
+    const auto step = static_cast<std::uint32_t>(step_);
+    const auto last = static_cast<std::uint32_t>(run_span_);
+    const std::uint32_t rest = page_bytes_ - last;
+    std::size_t k = first;
+    for (std::size_t p = 0; p < pages; ++p) {
+      Page* const page = take_page();
+      if (page == nullptr) {
+        ++stats_.alloc_fail;
+        break;
+      }
+      page->owner_ref = static_cast<std::int64_t>(count) - kFragBias;
+      watch(page);
+      const Iova dma = Pool::dma_addr(page);
+      std::byte* const va = page->va;
+      for (std::uint32_t offset = 0;; offset += step) {
+        const bool end = offset == last;  // the last takes the rest of the page
+        const Frag f{page, offset, end ? rest : step, va + offset, dma + offset};
+        if constexpr (kHardened) hardened_cut(f);
+        fn(k++, f);
+        if (end) break;
+      }
+    }
+    return k - first;
   }
 
   // A whole page as one fragment: merged from the start with one reference.
@@ -529,19 +605,14 @@ class FragmentAllocator {
     return f;
   }
 
-  // An owner free of n fragments that left the fast path (ref: the count it
-  // read): the page is done, or merged.
+  // An owner free of n fragments that brought the page's sum below zero
+  // (ref: the count it read): the page is merged, or was freed too often.
   PAGEFRAG_NOINLINE void free_frag_slow(Page* page, std::int64_t owner, std::int64_t ref,
                                         std::int64_t n) {
-    if (owner == kFragMerged - n) {
-      page->owner_ref = kFragMerged;
-      put_refs_owner(page, n, ref);
-      return;
-    }
-    PAGEFRAG_CHECK(owner + ref == 0, "fragment page {} freed more often than it was cut",
+    PAGEFRAG_CHECK(owner == kFragMerged - n, "fragment page {} freed more often than it was cut",
                    static_cast<void*>(page));
-    unwatch(page);
-    recycle_done(page);
+    page->owner_ref = kFragMerged;
+    put_refs_owner(page, n, ref);
   }
 
   // The page stops being the fragment page: recycled at once if every
@@ -568,24 +639,25 @@ class FragmentAllocator {
     return page->owner_ref + page->ref.load(std::memory_order_acquire) == 0;
   }
 
-  // Adds a retired page to the watch set. First looks at one watched page
-  // (round robin): recycles it if its last free was remote, or merges it if
-  // the set is full. So pages finished by remote frees come back at the rate
-  // pages retire, and the set never blocks.
-  void watch(Page* page) {
-    if (watched_ != 0) {
-      if (cursor_ >= watched_) cursor_ = 0;
-      Page* victim = watch_[cursor_++];
-      if (is_done(victim)) {
-        unwatch(victim);
-        recycle_done(victim);
-      } else if (watched_ == watch_.size()) {
-        ++stats_.pages_evicted;
-        evict(victim);
-      }
-    }
+  // Adds a retired page to the watch set; a full set first makes room.
+  PAGEFRAG_ALWAYS_INLINE void watch(Page* page) {
+    if (PAGEFRAG_UNLIKELY(watched_ == watch_capacity_)) make_room();
     page->frag_slot = static_cast<std::uint32_t>(watched_);
     watch_[watched_++] = page;
+  }
+
+  // The watched page at the cursor (round robin) leaves the set: recycled if
+  // its last fragment came back remotely, else merged (evicted).
+  PAGEFRAG_NOINLINE void make_room() {
+    if (cursor_ >= watched_) cursor_ = 0;
+    Page* victim = watch_[cursor_++];
+    if (is_done(victim)) {
+      unwatch(victim);
+      recycle_done(victim);
+    } else {
+      ++stats_.pages_evicted;
+      evict(victim);
+    }
   }
 
   void unwatch(Page* page) {
@@ -662,6 +734,10 @@ class FragmentAllocator {
   std::uintptr_t next_ = kNoPage;  // where the next fragment starts
   std::uintptr_t last_ = 0;        // where the run's last fragment on the page starts
   std::uintptr_t step_ = 0;        // size_ rounded up to align_
+  // Fragments of step_ bytes a fresh page holds; kNoPageFrags without a size,
+  // so alloc_frags() never cuts a whole page then.
+  static constexpr std::size_t kNoPageFrags = std::numeric_limits<std::size_t>::max();
+  std::size_t page_frags_ = kNoPageFrags;
   // ---- the fragment page ----
   Page* current_ = nullptr;
   std::uintptr_t cur_va_ = 0;
@@ -671,6 +747,7 @@ class FragmentAllocator {
   std::uintptr_t cut_before_ = 0;  // fragments cut from current_ before the run
   // ---- watch set of retired pages ----
   std::vector<Page*> watch_;
+  std::size_t watch_capacity_;  // watch_.size(), kept at hand
   std::size_t watched_ = 0;
   std::size_t cursor_ = 0;
   FragStats stats_;
