@@ -540,6 +540,10 @@ class FragmentAllocator {
   // count at kFragBias (owner_ref is the caller's); null if the pool has none.
   PAGEFRAG_ALWAYS_INLINE Page* take_page() {
     if (current_ != nullptr) retire_current();
+    return fresh_page();
+  }
+  // take_page() without a fragment page to retire.
+  PAGEFRAG_ALWAYS_INLINE Page* fresh_page() {
     if (watched_ != 0 && pool_->cached() == 0) reclaim();
     Page* page = pool_->alloc();
     if (page == nullptr) return nullptr;
@@ -564,9 +568,10 @@ class FragmentAllocator {
     const auto step = static_cast<std::uint32_t>(step_);
     const auto last = static_cast<std::uint32_t>(run_span_);
     const std::uint32_t rest = page_bytes_ - last;
+    if (current_ != nullptr) retire_current();
     std::size_t k = first;
     for (std::size_t p = 0; p < pages; ++p) {
-      Page* const page = take_page();
+      Page* const page = fresh_page();
       if (page == nullptr) {
         ++stats_.alloc_fail;
         break;
