@@ -205,7 +205,7 @@ class FragmentAllocator {
   // rejects. The fragments of one page are cut in one tight loop: the size
   // and room checks run once per page, not once per fragment (an RX refill
   // takes a poll's worth of buffers this way). A page whose fragments are all
-  // taken by this call is retired as it is cut (cut_page()): it never
+  // taken by this call is retired as it is cut (cut_pages()): it never
   // becomes the fragment page. Owner thread.
   std::size_t alloc_frags(std::uint32_t size, Frag* out, std::size_t n) {
     return alloc_frags(size, n, [out](std::size_t i, const Frag& f) { out[i] = f; });
