@@ -84,7 +84,14 @@ struct RxPacket {
   std::uint32_t truesize = 0;  // bytes of memory the buffer really holds
   std::uint32_t queue = 0;
   std::uint32_t hash = 0;
-  bool csum_ok = false;  // the device verified the IP and L4 checksums
+  std::uint32_t flags = 0;  // the completion's checksum and VLAN word (RxCompFlags)
+
+  // The device verified the IP and the TCP or UDP checksum. Decoded here,
+  // not per packet in the poll: a stack that never asks pays nothing.
+  bool csum_ok() const noexcept {
+    return (flags & RxCompFlags::kIpCsumOk) != 0 &&
+           (flags & (RxCompFlags::kTcpCsumOk | RxCompFlags::kUdpCsumOk)) != 0;
+  }
 };
 using PacketSink = std::function<void(const RxPacket&)>;
 // The batched form: every packet one poll() received, in order, once per
@@ -489,13 +496,24 @@ class ManaQueue {
     const std::uint32_t head = cq_->head();
     const std::uint32_t datasize = shape_.cfg.datasize;
     RxPacket* const out = batch_.data() + batch_n_;
-    // Owner bits change once per lap: stop the run at the lap's end.
+    Page** const pages = batch_pages_.data() + batch_n_;
+    // Every slot is posted, so the ring head is always rx_size ahead of the
+    // slot completed: one index names both the slot and its ring entry.
+    PAGEFRAG_DCHECK(rx_head_ - rx_done_ == shape_.rx_size,
+                    "RX ring head {} and done {} out of step", rx_head_, rx_done_);
+    const std::uint32_t first = slot_index();  // the slot of the run's first packet
+    const RxSlot* const bufs = slots_.get() + first;
+    const std::uint32_t headroom = shape_.cfg.headroom;
+    const std::uint32_t queue = index_;
+    // Owner bits change once per lap: stop the run at the lap's end, and at
+    // the slot ring's end, so that neither ring wraps within a run.
     const std::uint32_t owner = cq_->owner_for(head);
     const std::uint32_t lap_left = cq_mask + 1 - (head & cq_mask);
-    const std::uint32_t scan = std::min(limit, lap_left);
-    const Cqe* const run = cq_ring + (head & cq_mask);  // the run does not wrap
+    const std::uint32_t scan = std::min({limit, lap_left, shape_.rx_size - first});
+    const Cqe* const run = cq_ring + (head & cq_mask);
     std::uint32_t n = 0;
     std::uint64_t bytes = 0;
+    std::uint64_t truesize = 0;
     for (; n < scan; ++n) {
       const Cqe& e = run[n];
       const std::uint32_t info = CompletionQueue::info_acquire(e);
@@ -506,70 +524,57 @@ class ManaQueue {
       }
       const std::uint32_t len = load_word(e, offsetof(RxCompOob, ppi)) & 0xFFFFu;
       if (PAGEFRAG_UNLIKELY(len - 1 >= datasize)) break;  // 0 or above datasize
-      const std::uint32_t flags = load_word(e, offsetof(RxCompOob, flags));
+      // The packet's buffer is its slot's (not read yet: refill_run() syncs
+      // it for the CPU first).
+      const RxSlot& buf = bufs[n];
+      RxPacket& p = out[n];
+      p.data = buf.va() + headroom;
+      p.len = len;
+      p.truesize = buf.truesize;
+      p.queue = queue;
+      p.hash = load_word(e, offsetof(RxCompOob, ppi) + offsetof(RxPacketInfo, hash));
+      p.flags = load_word(e, offsetof(RxCompOob, flags));
+      pages[n] = buf.page;
       bytes += len;
-      out[n].len = len;
-      out[n].hash = load_word(e, offsetof(RxCompOob, ppi) + offsetof(RxPacketInfo, hash));
-      out[n].csum_ok = csum_ok(flags);
-      out[n].queue = index_;
+      truesize += buf.truesize;
     }
-    const std::uint32_t taken = refill_run(out, n);
-    for (std::uint32_t k = taken; k < n; ++k) bytes -= out[k].len;  // the pool ran dry
+    const std::uint32_t taken = refill_run(first, out, n);
+    for (std::uint32_t k = taken; k < n; ++k) {  // the pool ran dry: not received
+      bytes -= out[k].len;
+      truesize -= out[k].truesize;
+    }
     tally_.bytes += bytes;
+    tally_.truesize += truesize;
     cq_->advance_to(head + taken);
     if (env_.injector != nullptr) unarmed_refills_ += taken;
     return taken;
   }
 
   // rx_okay_run's second half: replacement buffers for the n scanned
-  // packets in one alloc_frags() call, then for each packet its replacement
-  // into its slot and the ring, and the old buffer synced and queued for the
-  // sink. Returns how many got a replacement (fewer than n only when the
-  // pool ran out).
-  std::uint32_t refill_run(RxPacket* out, std::uint32_t n) {
-    RxSlot* const slots = slots_.get();
-    RxWqe* const wqes = wq_->ring();
-    const std::uint32_t mask = shape_.rx_size - 1;
+  // packets (slots first..first + n, which do not wrap) in one alloc_frags()
+  // call, each written straight into the packet's slot and its ring entry,
+  // and the old buffer synced for the CPU. Returns how many got a
+  // replacement (fewer than n only when the pool ran out).
+  std::uint32_t refill_run(std::uint32_t first, const RxPacket* out, std::uint32_t n) {
+    RxSlot* const slots = slots_.get() + first;
+    RxWqe* const wqes = wq_->ring() + first;
     const std::uint32_t headroom = shape_.cfg.headroom;
-    const bool sync = !env_.testing_skip_sync_for_cpu;
-    // Every slot is posted, so the ring head is always rx_size ahead of the
-    // slot completed: one index names both the slot and its ring entry.
-    PAGEFRAG_DCHECK(rx_head_ - rx_done_ == shape_.rx_size,
-                    "RX ring head {} and done {} out of step", rx_head_, rx_done_);
-    const std::uint32_t done = rx_done_;
-    Page** pages = batch_pages_.data() + batch_n_;
-    std::uint64_t truesize = 0;
-    // Each replacement goes straight into the completed packet's slot.
     const auto got = static_cast<std::uint32_t>(
         frags_->alloc_frags(buffer_size_, n, [&](std::size_t k, const Frag& f) {
-          const std::uint32_t i = (done + static_cast<std::uint32_t>(k)) & mask;
-          const RxSlot old = slots[i];
-          slots[i] = RxSlot{f.page, f.offset, f.truesize};
+          if (PAGEFRAG_LIKELY(!env_.testing_skip_sync_for_cpu)) {
+            pool_->sync_for_cpu(slots[k].page, slots[k].offset + headroom, out[k].len);
+          }
+          check_cpu_read(out[k].data, out[k].len);
+          slots[k] = RxSlot{f.page, f.offset, f.truesize};
           // Only the address changes: post_slot() wrote every entry's header,
           // key and size, which are the same for every request of this queue.
-          wqes[i].sge.address = (f.iova + headroom).value();
-          if (PAGEFRAG_LIKELY(sync)) {
-            pool_->sync_for_cpu(old.page, old.offset + headroom, out[k].len);
-          }
-          std::byte* data = old.va() + headroom;
-          check_cpu_read(data, out[k].len);
-          out[k].data = data;
-          out[k].truesize = old.truesize;
-          pages[k] = old.page;
-          truesize += old.truesize;
+          wqes[k].sge.address = (f.iova + headroom).value();
         }));
-    rx_done_ = done + got;
+    rx_done_ += got;
     rx_head_ += got;
     batch_n_ += got;
     tally_.packets += got;
-    tally_.truesize += truesize;
     return got;
-  }
-
-  // The completion's checksum verdict: IP and TCP or UDP checksums good.
-  static bool csum_ok(std::uint32_t flags) noexcept {
-    return ((flags & RxCompFlags::kIpCsumOk) != 0) &
-           ((flags & (RxCompFlags::kTcpCsumOk | RxCompFlags::kUdpCsumOk)) != 0);
   }
 
   static bool inject_armed(const FaultInjector* inj) noexcept {
@@ -636,7 +641,7 @@ class ManaQueue {
                std::uint32_t flags) {
     tally(len, buf.truesize);
     if (PAGEFRAG_UNLIKELY(batch_n_ == kRxBatch)) flush_batch();
-    batch_[batch_n_] = RxPacket{data, len, buf.truesize, index_, hash, csum_ok(flags)};
+    batch_[batch_n_] = RxPacket{data, len, buf.truesize, index_, hash, flags};
     batch_pages_[batch_n_] = buf.page;
     ++batch_n_;
   }
