@@ -247,14 +247,19 @@ class FragmentAllocator {
   // consecutive fragments of the same page (an RX ring returns the
   // fragments of a page one after another). Owner thread.
   void free_frags(Page* const* pages, std::size_t n) {
-    for (std::size_t i = 0, end; i < n; i = end) {
-      Page* page = pages[i];
-      for (end = i + 1; end < n && pages[end] == page;) ++end;
-      if constexpr (kHardened) {
-        for (std::size_t j = i; j < end; ++j) hardened_free_page(page);
+    if (n == 0) return;
+    Page* page = pages[0];
+    std::int64_t run = 1;
+    for (std::size_t i = 1; i < n; ++i) {
+      if (pages[i] == page) {
+        ++run;
+        continue;
       }
-      free_owner(page, static_cast<std::int64_t>(end - i));
+      free_run(page, run);
+      page = pages[i];
+      run = 1;
     }
+    free_run(page, run);
   }
 
   // Frees a fragment of this allocator's pool, named by its page. No atomic
@@ -378,6 +383,14 @@ class FragmentAllocator {
     if constexpr (PAGEFRAG_HCHECKS_ON) {
       if (pool_ != nullptr) pool_->assert_owner();
     }
+  }
+
+  // free_frags() of a run of n fragments of one page.
+  PAGEFRAG_ALWAYS_INLINE void free_run(Page* page, std::int64_t n) {
+    if constexpr (kHardened) {
+      for (std::int64_t j = 0; j < n; ++j) hardened_free_page(page);
+    }
+    free_owner(page, n);
   }
 
   // The owner's free of n fragments of page once it is identified (or not):
@@ -544,13 +557,27 @@ class FragmentAllocator {
   }
   // take_page() without a fragment page to retire.
   PAGEFRAG_ALWAYS_INLINE Page* fresh_page() {
-    if (watched_ != 0 && pool_->cached() == 0) reclaim();
-    Page* page = pool_->alloc();
+    Page* page = pop_page();
     if (page == nullptr) return nullptr;
     ++stats_.pages_used;
     if constexpr (kPoisoning) poison_memory(page->va, page_bytes_);  // cuts unpoison
     page->ref.store(kFragBias, std::memory_order_relaxed);
     return page;
+  }
+
+  // The pool's next page, its counts unset; null if the pool has none. A
+  // cache hit is the pool's alloc() alone.
+  PAGEFRAG_ALWAYS_INLINE Page* pop_page() {
+    if (PAGEFRAG_LIKELY(pool_->cached() != 0)) return pool_->alloc();
+    return uncached_page();
+  }
+
+  // pop_page()'s way when the pool's cache is empty: watched pages whose
+  // last fragment came back remotely go back to the pool first, so the page
+  // taken is one of them when there is one.
+  PAGEFRAG_NOINLINE Page* uncached_page() {
+    if (watched_ != 0) reclaim();
+    return pool_->alloc();
   }
 
   // Cuts every fragment of `pages` fresh pages, handed to fn(first + i,
@@ -665,7 +692,7 @@ class FragmentAllocator {
     }
   }
 
-  void unwatch(Page* page) {
+  PAGEFRAG_ALWAYS_INLINE void unwatch(Page* page) {
     const std::uint32_t slot = page->frag_slot;
     PAGEFRAG_DCHECK(slot < watched_ && watch_[slot] == page, "unwatch of an unwatched page");
     Page* last = watch_[--watched_];
@@ -691,7 +718,7 @@ class FragmentAllocator {
 
   // Every fragment is back and no one else can reach the page: restore the
   // pool's "ref == 1 while pooled" rule and recycle it. Owner thread.
-  void recycle_done(Page* page) {
+  PAGEFRAG_ALWAYS_INLINE void recycle_done(Page* page) {
     if constexpr (kHardened) internal::frag_liveness().on_page_done(page);
     page->ref.store(1, std::memory_order_relaxed);
     pool_->recycle_direct(page);
