@@ -296,9 +296,9 @@ RATIOS: list[Ratio] = [
           missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) are not on main"),
     Ratio("frag_bulk_vs_dpdk_bulk", "pagefrag:BM_FragBulk32/stride:1856/live:1024",
           f"dpdk:{DPDK_BULK}", "<= 1.0",
-          "bulk: alloc_frags(32) + free_frags(32) on the owner thread (1856 B, 64 KiB pages, "
-          "1024 live in a FIFO window) vs rte_mempool_get_bulk(32) + put_bulk(32) (cache 256, "
-          "1024 live)",
+          "bulk: alloc_frags(size, 32, visitor) + free_frags(32) on the owner thread (1856 B, "
+          "64 KiB pages, 1024 live in a FIFO window; each fragment's page kept and first line "
+          "written) vs rte_mempool_get_bulk(32) + put_bulk(32) (cache 256, 1024 live, the same)",
           missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) are not on main"),
     Ratio("page_fast_vs_lifo", "pagefrag:BM_PageAllocRecycleDirect", "pagefrag:BM_LifoFloor",
           "<= 2.0",
