@@ -3,7 +3,7 @@
 //
 // One ManaQueue (examples/mana/queue.h) over CoherentDma (syncs are no-ops,
 // as on coherent x86) and a HeapProvider, a 1024-entry RX ring, budget 64.
-// A minimal device (BenchDevice below) runs on the same thread but OUTSIDE
+// A minimal device (mana::sim::ScriptedRqDevice) runs on the same thread but OUTSIDE
 // the timed region: before each timed chunk it takes every posted work
 // request, writes the frame's first 64 bytes into the buffer and one
 // CQE_RX_OKAY completion per frame. The timed region is then the driver's
@@ -53,6 +53,7 @@
 
 #include "examples/mana/gdma.h"
 #include "examples/mana/queue.h"
+#include "examples/mana/sim/scripted_rq.h"
 #include "pagefrag/base/compiler.h"
 #include "pagefrag/dma/coherent_dma.h"
 #include "pagefrag/memory/heap_provider.h"
@@ -61,67 +62,22 @@
 
 namespace {
 
-using mana::CompletionQueue;
-using mana::RxCompOob;
-using mana::RxWqe;
-using mana::WorkQueue;
 using pagefrag::CoherentDma;
 using pagefrag::HeapProvider;
-using pagefrag::Iova;
 
 constexpr std::uint32_t kRing = 1024;
 constexpr std::uint32_t kBudget = 64;
 
-// The device's side of one RQ, driven from the benchmark thread between
-// timed chunks. Every other ManaDevice call is a no-op.
-class BenchDevice {
- public:
-  static constexpr std::uint32_t kNoObject = ~std::uint32_t{0};
+// The device: one RQ, driven from the benchmark thread between timed chunks.
+using BenchDevice = mana::sim::ScriptedRqDevice;
 
-  absl::StatusOr<std::uint32_t> create_rq(WorkQueue<RxWqe>* wq, CompletionQueue* cq) {
-    rq_ = wq;
-    cq_ = cq;
-    return 0;
-  }
-  absl::StatusOr<std::uint32_t> create_sq(WorkQueue<mana::TxWqe>*, CompletionQueue*) { return 1; }
-  void destroy(std::uint32_t) {}
-  void steer_rx(std::uint32_t, std::uint32_t) {}
-  void steer_tx(std::uint32_t, std::uint32_t) {}
-  void fence_rq(std::uint32_t) {}
-  std::uint32_t mem_key() const { return 0x5EED0001u; }
-
-  // Places up to `n` frames of `len` bytes in posted buffers; returns how
-  // many (limited by posted work requests and CQ room).
-  std::uint32_t place(std::uint32_t n, std::uint32_t len) {
-    const std::uint32_t posted = rq_->posted_head();
-    std::uint32_t room = cq_->device_space();
-    std::uint32_t placed = 0;
-    RxCompOob oob;
-    oob.set_type(mana::CqeType::kRxOkay);
-    oob.flags = mana::RxCompFlags::kIpCsumOk | mana::RxCompFlags::kUdpCsumOk;
-    oob.ppi[0].set_pkt_len(len);
-    std::uint8_t data[mana::kCqeDataSize];
-    std::array<std::byte, 64> header{};
-    while (placed < n && tail_ != posted && room != 0) {
-      const RxWqe wqe = rq_->read_entry(tail_++);
-      std::byte* va = CoherentDma::translate(Iova(wqe.sge.address), header.size());
-      header[0] = static_cast<std::byte>(tail_);
-      std::memcpy(va, header.data(), std::min<std::size_t>(header.size(), len));
-      oob.ppi[0].hash = tail_;
-      std::memcpy(data, &oob, sizeof(data));
-      cq_->device_write_at_tail(data, 0, false, cq_->owner_for(cq_->device_tail()));
-      cq_->device_advance();
-      --room;
-      ++placed;
-    }
-    return placed;
-  }
-
- private:
-  WorkQueue<RxWqe>* rq_ = nullptr;
-  CompletionQueue* cq_ = nullptr;
-  std::uint32_t tail_ = 0;
-};
+// Writes a frame's first 64 bytes (what the sink reads), its first byte
+// from the sequence number.
+void write_header(std::byte* va, std::uint32_t len, std::uint32_t seq) {
+  std::array<std::byte, 64> header{};
+  header[0] = static_cast<std::byte>(seq);
+  std::memcpy(va, header.data(), std::min<std::size_t>(header.size(), len));
+}
 
 using Queue = mana::ManaQueue<HeapProvider, CoherentDma, BenchDevice>;
 
@@ -214,7 +170,7 @@ double thread_cpu_ns() {
 
 // Places a chunk, then polls it; returns (packets, CPU ns inside polls).
 std::pair<std::uint64_t, double> run_chunk(Rig& rig, std::uint32_t len) {
-  const std::uint32_t placed = rig.device.place(kRing, len);
+  const std::uint32_t placed = rig.device.place(kRing, len, write_header);
   const double t0 = thread_cpu_ns();
   const std::uint32_t done = pagefrag_rx_timed_chunk(rig.queue.get(), placed);
   const double t1 = thread_cpu_ns();

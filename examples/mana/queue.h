@@ -555,7 +555,8 @@ class ManaQueue {
   // call, each written straight into the packet's slot and its ring entry,
   // and the old buffer synced for the CPU. Returns how many got a
   // replacement (fewer than n only when the pool ran out).
-  std::uint32_t refill_run(std::uint32_t first, const RxPacket* out, std::uint32_t n) {
+  PAGEFRAG_ALWAYS_INLINE std::uint32_t refill_run(std::uint32_t first, const RxPacket* out,
+                                                  std::uint32_t n) {
     RxSlot* const slots = slots_.get() + first;
     RxWqe* const wqes = wq_->ring() + first;
     const std::uint32_t headroom = shape_.cfg.headroom;

@@ -7,7 +7,6 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -17,6 +16,7 @@
 
 #include "examples/mana/gdma.h"
 #include "examples/mana/queue.h"
+#include "examples/mana/sim/scripted_rq.h"
 #include "pagefrag/dma/coherent_dma.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/rxbuf/kernel_policy.h"
@@ -26,74 +26,24 @@ namespace {
 
 using pagefrag::CoherentDma;
 using pagefrag::HeapProvider;
-using pagefrag::Iova;
 
-// The device's side of one RQ: place() writes frames into posted buffers
-// and one CQE_RX_OKAY each. Frame k (from 0) is `len` bytes: its sequence
-// number k in the first four bytes, then byte i = (k + i) mod 251.
-class ScriptDevice {
- public:
-  static constexpr std::uint32_t kNoObject = ~std::uint32_t{0};
-
-  absl::StatusOr<std::uint32_t> create_rq(WorkQueue<RxWqe>* wq, CompletionQueue* cq) {
-    rq_ = wq;
-    cq_ = cq;
-    return 0;
+// Frame k (from 0): its sequence number k in the first four bytes, then
+// byte i = (k + i) mod 251.
+void fill(std::byte* va, std::uint32_t len, std::uint32_t seq) {
+  std::memcpy(va, &seq, sizeof(seq));
+  for (std::uint32_t i = sizeof(seq); i < len; ++i) va[i] = std::byte((seq + i) % 251);
+}
+// The frame's sequence number, or -1 when its bytes are not that frame's.
+std::int64_t seq_of(const std::byte* va, std::uint32_t len) {
+  std::uint32_t seq;
+  std::memcpy(&seq, va, sizeof(seq));
+  for (std::uint32_t i = sizeof(seq); i < len; ++i) {
+    if (va[i] != std::byte((seq + i) % 251)) return -1;
   }
-  absl::StatusOr<std::uint32_t> create_sq(WorkQueue<TxWqe>*, CompletionQueue*) { return 1; }
-  void destroy(std::uint32_t) {}
-  void steer_rx(std::uint32_t, std::uint32_t) {}
-  void steer_tx(std::uint32_t, std::uint32_t) {}
-  void fence_rq(std::uint32_t) {}
-  std::uint32_t mem_key() const { return 0x7E570001u; }
+  return seq;
+}
 
-  // Places up to n frames; returns how many (posted buffers and CQ room
-  // permitting).
-  std::uint32_t place(std::uint32_t n, std::uint32_t len) {
-    const std::uint32_t posted = rq_->posted_head();
-    std::uint32_t room = cq_->device_space();
-    std::uint32_t placed = 0;
-    while (placed < n && tail_ != posted && room != 0) {
-      const RxWqe wqe = rq_->read_entry(tail_++);
-      REQUIRE(len <= wqe.sge.size);
-      std::byte* va = CoherentDma::translate(Iova(wqe.sge.address), len);
-      fill(va, len, sent_++);
-      RxCompOob oob;
-      oob.set_type(CqeType::kRxOkay);
-      oob.ppi[0].set_pkt_len(len);
-      std::uint8_t data[kCqeDataSize];
-      std::memcpy(data, &oob, sizeof(data));
-      cq_->device_write_at_tail(data, 0, false, cq_->owner_for(cq_->device_tail()));
-      cq_->device_advance();
-      --room;
-      ++placed;
-    }
-    return placed;
-  }
-
-  static void fill(std::byte* va, std::uint32_t len, std::uint32_t seq) {
-    std::memcpy(va, &seq, sizeof(seq));
-    for (std::uint32_t i = sizeof(seq); i < len; ++i) va[i] = std::byte((seq + i) % 251);
-  }
-  // The frame's sequence number, or -1 when its bytes are not frame
-  // `seq`'s.
-  static std::int64_t seq_of(const std::byte* va, std::uint32_t len) {
-    std::uint32_t seq;
-    std::memcpy(&seq, va, sizeof(seq));
-    for (std::uint32_t i = sizeof(seq); i < len; ++i) {
-      if (va[i] != std::byte((seq + i) % 251)) return -1;
-    }
-    return seq;
-  }
-
- private:
-  WorkQueue<RxWqe>* rq_ = nullptr;
-  CompletionQueue* cq_ = nullptr;
-  std::uint32_t tail_ = 0;
-  std::uint32_t sent_ = 0;
-};
-
-using Queue = ManaQueue<HeapProvider, CoherentDma, ScriptDevice>;
+using Queue = ManaQueue<HeapProvider, CoherentDma, sim::ScriptedRqDevice>;
 
 // One queue of rx_size buffers at MTU 1500 on 4 KiB pages (two buffers a
 // page), its provider holding `spare_pages` pages beyond what the ring
@@ -101,7 +51,7 @@ using Queue = ManaQueue<HeapProvider, CoherentDma, ScriptDevice>;
 struct QueueRig {
   std::unique_ptr<HeapProvider> provider;
   CoherentDma dma;
-  ScriptDevice device;
+  sim::ScriptedRqDevice device;
   QueueStats stats;
   PacketBatchSink sink;
   std::unique_ptr<Queue> queue;
@@ -121,7 +71,7 @@ struct QueueRig {
     provider = std::make_unique<HeapProvider>(*std::move(p));
     sink = [this](std::span<const RxPacket> batch) {
       for (const RxPacket& pkt : batch) {
-        const std::int64_t seq = ScriptDevice::seq_of(pkt.data, pkt.len);
+        const std::int64_t seq = seq_of(pkt.data, pkt.len);
         if (seq <= last_seq) ++damaged;
         last_seq = std::max(last_seq, seq);
         ++packets;
@@ -153,7 +103,7 @@ TEST_CASE("a run of completions that reaches the slot ring's end delivers every 
   QueueRig r(64, 64);
   // 40 packets, then 60 more: slots 40..99 cross the end at 64 in a run.
   for (std::uint32_t n : {40u, 60u, 64u, 64u}) {
-    REQUIRE(r.device.place(n, 200) == n);
+    REQUIRE(r.device.place(n, 200, fill) == n);
     r.drain();
   }
   const std::uint64_t sent = 40 + 60 + 64 + 64;
@@ -175,7 +125,7 @@ TEST_CASE("a refill the pool cannot finish: only the packets it took are receive
   QueueRig r(64, 2);
   std::uint64_t placed = 0;
   for (int round = 0; round < 8; ++round) {
-    placed += r.device.place(32, 300);
+    placed += r.device.place(32, 300, fill);
     r.drain();
   }
   const QueueCounters c = r.stats.snapshot();
