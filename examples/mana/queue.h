@@ -560,9 +560,10 @@ class ManaQueue {
     RxSlot* const slots = slots_.get() + first;
     RxWqe* const wqes = wq_->ring() + first;
     const std::uint32_t headroom = shape_.cfg.headroom;
+    const bool sync = !env_.testing_skip_sync_for_cpu;
     const auto got = static_cast<std::uint32_t>(
         frags_->alloc_frags(buffer_size_, n, [&](std::size_t k, const Frag& f) {
-          if (PAGEFRAG_LIKELY(!env_.testing_skip_sync_for_cpu)) {
+          if (PAGEFRAG_LIKELY(sync)) {
             pool_->sync_for_cpu(slots[k].page, slots[k].offset + headroom, out[k].len);
           }
           check_cpu_read(out[k].data, out[k].len);
