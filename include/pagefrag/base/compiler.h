@@ -19,3 +19,11 @@ inline constexpr std::size_t kCacheLineSize = 64;
 #define PAGEFRAG_NOINLINE __attribute__((noinline))
 #define PAGEFRAG_COLD __attribute__((cold))
 #define PAGEFRAG_ALWAYS_INLINE inline __attribute__((always_inline))
+// Tells the optimizer that `cond` holds, so that it drops the tests `cond`
+// implies (an invariant it cannot see, such as "a page in the pool's cache is
+// never null"). Undefined behaviour if `cond` is false: only for invariants
+// that the code establishing them checks.
+#define PAGEFRAG_ASSUME(cond)             \
+  do {                                    \
+    if (!(cond)) __builtin_unreachable(); \
+  } while (0)

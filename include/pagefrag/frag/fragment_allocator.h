@@ -553,13 +553,15 @@ class FragmentAllocator {
   // count at kFragBias (owner_ref is the caller's); null if the pool has none.
   PAGEFRAG_ALWAYS_INLINE Page* take_page() {
     if (current_ != nullptr) retire_current();
-    return fresh_page();
+    Page* page = fresh_page();
+    if (page != nullptr) ++stats_.pages_used;
+    return page;
   }
-  // take_page() without a fragment page to retire.
+  // take_page() without a fragment page to retire, and not counted in
+  // pages_used (the caller counts).
   PAGEFRAG_ALWAYS_INLINE Page* fresh_page() {
     Page* page = pop_page();
     if (page == nullptr) return nullptr;
-    ++stats_.pages_used;
     if constexpr (kPoisoning) poison_memory(page->va, page_bytes_);  // cuts unpoison
     page->ref.store(kFragBias, std::memory_order_relaxed);
     return page;
@@ -568,7 +570,11 @@ class FragmentAllocator {
   // The pool's next page, its counts unset; null if the pool has none. A
   // cache hit is the pool's alloc() alone.
   PAGEFRAG_ALWAYS_INLINE Page* pop_page() {
-    if (PAGEFRAG_LIKELY(pool_->cached() != 0)) return pool_->alloc();
+    if (PAGEFRAG_LIKELY(pool_->cached() != 0)) {
+      Page* page = pool_->alloc();
+      PAGEFRAG_ASSUME(page != nullptr);  // the cache holds pages, never null
+      return page;
+    }
     return uncached_page();
   }
 
@@ -597,7 +603,8 @@ class FragmentAllocator {
     const std::uint32_t rest = page_bytes_ - last;
     if (current_ != nullptr) retire_current();
     std::size_t k = first;
-    for (std::size_t p = 0; p < pages; ++p) {
+    std::size_t p = 0;
+    for (; p < pages; ++p) {
       Page* const page = fresh_page();
       if (page == nullptr) {
         ++stats_.alloc_fail;
@@ -615,6 +622,7 @@ class FragmentAllocator {
         if (end) break;
       }
     }
+    stats_.pages_used += p;
     return k - first;
   }
 
