@@ -72,8 +72,14 @@ struct Rig {
     po.tx_queue_size = tx_size;
     po.threaded = false;
     po.policy = policy;
-    po.sink = [this](const RxPacket& p) {
-      (frame::frame_ok(p.data, p.len, stack_seed) ? stack_ok : stack_bad)++;
+    po.sink = [this, queues](const RxPacket& p) {
+      std::uint64_t seq = 0;
+      if (!frame::frame_ok(p.data, p.len, stack_seed, &seq)) {
+        ++stack_bad;
+        return;
+      }
+      ++stack_ok;
+      if (p.queue != seq % queues) ++stack_wrong_queue;  // traffic() offers seq to seq % queues
     };
     auto p = Port::create(provider, dma, dev, po);
     REQUIRE(p.ok());
@@ -85,10 +91,12 @@ struct Rig {
   }
 
   // An XDP program that checks the received frame, rewrites it in place
-  // under kTxSeed (CPU writes the device must see) and returns `v`.
-  void attach_xdp(Verdict v, std::uint32_t queues) {
+  // under kTxSeed (CPU writes the device must see) and returns `v`; with a
+  // shift, the rewritten frame starts that many bytes earlier, in the
+  // buffer's headroom.
+  void attach_xdp(Verdict v, std::uint32_t queues, std::ptrdiff_t shift = 0) {
     stack_seed = kTxSeed;  // PASS hands the rewritten frame up
-    REQUIRE(port->set_xdp([this, v, queues](XdpBuff& x) {
+    REQUIRE(port->set_xdp([this, v, queues, shift](XdpBuff& x) {
                   const auto len = static_cast<std::uint32_t>(x.data_end - x.data);
                   std::uint64_t seq = 0;
                   if (!frame::frame_ok(x.data, len, kRxSeed, &seq)) {
@@ -96,6 +104,9 @@ struct Rig {
                     return XdpAction::kDrop;
                   }
                   ++rx_ok;
+                  if (x.data - x.data_hard_start < shift) return XdpAction::kAborted;
+                  x.data -= shift;
+                  x.data_end -= shift;
                   frame::write_frame(std::span(x.data, len), kTxSeed, seq);
                   if (v == Verdict::kPass) return XdpAction::kPass;
                   if (v == Verdict::kTx) return XdpAction::kTx;
@@ -160,6 +171,7 @@ struct Rig {
   std::unique_ptr<Port> port;
   std::uint64_t stack_seed = kRxSeed;         // what the stack must see
   std::uint64_t stack_ok = 0, stack_bad = 0;  // frames the stack got
+  std::uint64_t stack_wrong_queue = 0;        // ... naming another queue than their own
   std::uint64_t rx_ok = 0, rx_bad = 0;        // frames the XDP program got
   std::uint64_t wire_ok = 0, wire_bad = 0;
   std::uint64_t next_seq = 0;
@@ -174,6 +186,7 @@ TEST_CASE("RX without XDP: every frame reaches the stack intact, no DMA fault") 
     r.traffic(kFrames, 2);
     CHECK(r.stack_ok == kFrames);
     CHECK(r.stack_bad == 0);
+    CHECK(r.stack_wrong_queue == 0);
     CHECK(r.port->totals().rx_packets == kFrames);
     r.check_dma_clean();
     r.teardown_and_check_leaks();
@@ -221,6 +234,32 @@ TEST_CASE("XDP rewrites each frame: PASS, TX and REDIRECT deliver the rewritten 
         CHECK(r.wire_bad == 0);
         CHECK(t.tx_completed == kFrames);
         if (v == Verdict::kRedirect) CHECK(t.tx_remote_returned == kFrames);
+      }
+      r.check_dma_clean();
+      r.teardown_and_check_leaks();
+    }
+  }
+}
+
+TEST_CASE("XDP moves each frame into the headroom: PASS and TX deliver it from there") {
+  for (MockDmaMode mode : {MockDmaMode::kStrict, MockDmaMode::kBounce}) {
+    for (Verdict v : {Verdict::kPass, Verdict::kTx}) {
+      CAPTURE(static_cast<int>(mode));
+      CAPTURE(static_cast<int>(v));
+      Rig r(mode, 1);
+      r.attach_xdp(v, 1, 64);
+      REQUIRE(r.port->attach().ok());
+      REQUIRE(r.port->rxbuf_cfg().headroom >= 64);
+      constexpr std::uint64_t kFrames = 500;
+      r.traffic(kFrames, 1);
+      CHECK(r.rx_ok == kFrames);
+      CHECK(r.port->totals().dropped() == 0);
+      if (v == Verdict::kPass) {
+        CHECK(r.stack_ok == kFrames);
+        CHECK(r.stack_bad == 0);
+      } else {
+        CHECK(r.wire_ok == kFrames);
+        CHECK(r.wire_bad == 0);
       }
       r.check_dma_clean();
       r.teardown_and_check_leaks();

@@ -597,7 +597,7 @@ class FragmentAllocator {
   PAGEFRAG_ALWAYS_INLINE std::size_t cut_pages(std::size_t first, std::size_t pages, Fn& fn) {
     // Locals: fn's stores could alias the members, which would otherwise be
     // reloaded for every fragment.
-    const std::size_t count = page_frags_;
+    const std::int64_t owner_start = static_cast<std::int64_t>(page_frags_) - kFragBias;
     const auto step = static_cast<std::uint32_t>(step_);
     const auto last = static_cast<std::uint32_t>(run_span_);
     const std::uint32_t rest = page_bytes_ - last;
@@ -610,7 +610,7 @@ class FragmentAllocator {
         ++stats_.alloc_fail;
         break;
       }
-      page->owner_ref = static_cast<std::int64_t>(count) - kFragBias;
+      page->owner_ref = owner_start;
       watch(page);
       const Iova dma = Pool::dma_addr(page);
       std::byte* const va = page->va;
