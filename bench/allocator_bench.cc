@@ -278,12 +278,14 @@ void BM_FragBulk32(benchmark::State& state) {
 }
 BENCHMARK(BM_FragBulk32)->ArgNames({"stride", "live"})->ArgsProduct({{1856, 2048}, {64, 1024}});
 
-// A single-producer single-consumer ring of 32-fragment batches.
+// A single-producer single-consumer ring of 32-fragment batches. It holds 31
+// batches (992 fragments): what DPDK's hand-off ring of 1024 entries (1023
+// usable) holds of 32-object bursts, so both sides keep as much in flight.
 class BatchRing {
  public:
   bool push(const std::array<Page*, kBatch>& batch) {
     const std::uint64_t t = tail_.load(std::memory_order_relaxed);
-    if (t - head_.load(std::memory_order_acquire) == kSlots) return false;
+    if (t - head_.load(std::memory_order_acquire) == kCapacity) return false;
     slots_[t % kSlots] = batch;
     tail_.store(t + 1, std::memory_order_release);
     return true;
@@ -297,7 +299,8 @@ class BatchRing {
   }
 
  private:
-  static constexpr std::uint64_t kSlots = 64;
+  static constexpr std::uint64_t kSlots = 32;
+  static constexpr std::uint64_t kCapacity = kSlots - 1;
   std::array<std::array<Page*, kBatch>, kSlots> slots_;
   alignas(kCacheLineSize) std::atomic<std::uint64_t> head_{0};
   alignas(kCacheLineSize) std::atomic<std::uint64_t> tail_{0};
@@ -349,8 +352,9 @@ void wait_a_little(bool spin) {
   }
 }
 
-// Arg: stride. One iteration: 32 fragments allocated on this thread, handed
-// to another that frees them, with free_frags_remote() (kBulk: one subtract
+// Arg: stride. One iteration: 32 fragments allocated on this thread with
+// alloc_frags() (DPDK's side takes its burst with get_bulk), handed to
+// another thread that frees them, with free_frags_remote() (kBulk: one subtract
 // per run of fragments of the same page, as DPDK's hand-off frees with
 // put_bulk) or one free_frag_remote() each; items count fragments. With two
 // CPUs both threads are pinned, one per CPU, and spin while they wait.
@@ -387,14 +391,12 @@ void frag_cross_thread(benchmark::State& state) {
   std::array<Page*, kBatch> batch;
   std::uint64_t n = 0;
   for (auto _ : state) {
-    for (Page*& page : batch) {
-      Frag f = s.frags->alloc_frag(stride);
-      while (!f) {  // pages in flight come back through the ring
-        wait_a_little(spin);
-        f = s.frags->alloc_frag(stride);
-      }
-      touch(f.va, ++n);
-      page = f.page;
+    for (std::size_t k = 0; k < kBatch;) {
+      k += s.frags->alloc_frags(stride, kBatch - k, [&](std::size_t i, const Frag& f) {
+        touch(f.va, ++n);
+        batch[k + i] = f.page;
+      });
+      if (k < kBatch) wait_a_little(spin);  // pages in flight come back through the ring
     }
     while (!ring.push(batch)) wait_a_little(spin);
   }

@@ -307,8 +307,8 @@ RATIOS: list[Ratio] = [
     Ratio("cross_thread_vs_dpdk_bulk_handoff",
           "pagefrag:BM_FragCrossThread32/stride:1856/real_time", f"dpdk:{DPDK_HANDOFF}",
           "<= 1.0",
-          "fragments allocated on one thread, freed on another (batches of 32) vs "
-          "rte_mempool_get_bulk -> rte_ring -> put_bulk on two lcores",
+          "alloc_frags(32) on one thread, a hand-off ring of 31 batches, free_frags_remote "
+          "on another vs rte_mempool_get_bulk(32) -> rte_ring (1023) -> put_bulk on two lcores",
           missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) are not on main"),
     Ratio("rx_speedup_frag_vs_fullpage_64k",
           "rx:pps/frag/" + RX_HEADLINE.format(page=65536),
