@@ -352,12 +352,12 @@ void wait_a_little(bool spin) {
   }
 }
 
-// Arg: stride. One iteration: 32 fragments allocated on this thread with
-// alloc_frags() (DPDK's side takes its burst with get_bulk), handed to
-// another thread that frees them, with free_frags_remote() (kBulk: one subtract
-// per run of fragments of the same page, as DPDK's hand-off frees with
-// put_bulk) or one free_frag_remote() each; items count fragments. With two
-// CPUs both threads are pinned, one per CPU, and spin while they wait.
+// Arg: stride. One iteration: 32 fragments allocated on this thread, one
+// alloc_frag() each (alloc_frags() took 5-10 % more time per batch here, back
+// to back on this VM), handed to another thread that frees them, with
+// free_frags_remote() (kBulk: one subtract per run of fragments of the same
+// page, as DPDK's hand-off frees with put_bulk) or one free_frag_remote()
+// each; items count fragments. With two CPUs both threads are pinned, one per CPU, and spin while they wait.
 template <bool kBulk>
 void frag_cross_thread(benchmark::State& state) {
   FragSetup s(state);
@@ -391,12 +391,14 @@ void frag_cross_thread(benchmark::State& state) {
   std::array<Page*, kBatch> batch;
   std::uint64_t n = 0;
   for (auto _ : state) {
-    for (std::size_t k = 0; k < kBatch;) {
-      k += s.frags->alloc_frags(stride, kBatch - k, [&](std::size_t i, const Frag& f) {
-        touch(f.va, ++n);
-        batch[k + i] = f.page;
-      });
-      if (k < kBatch) wait_a_little(spin);  // pages in flight come back through the ring
+    for (Page*& page : batch) {
+      Frag f = s.frags->alloc_frag(stride);
+      while (!f) {  // pages in flight come back through the ring
+        wait_a_little(spin);
+        f = s.frags->alloc_frag(stride);
+      }
+      touch(f.va, ++n);
+      page = f.page;
     }
     while (!ring.push(batch)) wait_a_little(spin);
   }

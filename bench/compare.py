@@ -307,7 +307,7 @@ RATIOS: list[Ratio] = [
     Ratio("cross_thread_vs_dpdk_bulk_handoff",
           "pagefrag:BM_FragCrossThread32/stride:1856/real_time", f"dpdk:{DPDK_HANDOFF}",
           "<= 1.0",
-          "alloc_frags(32) on one thread, a hand-off ring of 31 batches, free_frags_remote "
+          "32 alloc_frag on one thread, a hand-off ring of 31 batches, free_frags_remote "
           "on another vs rte_mempool_get_bulk(32) -> rte_ring (1023) -> put_bulk on two lcores",
           missing_reason="pagefrag's allocator benchmarks (//bench:allocator_bench) are not on main"),
     Ratio("rx_speedup_frag_vs_fullpage_64k",
