@@ -357,7 +357,8 @@ void wait_a_little(bool spin) {
 // to back on this VM), handed to another thread that frees them, with
 // free_frags_remote() (kBulk: one subtract per run of fragments of the same
 // page, as DPDK's hand-off frees with put_bulk) or one free_frag_remote()
-// each; items count fragments. With two CPUs both threads are pinned, one per CPU, and spin while they wait.
+// each; items count fragments. With two CPUs both threads are pinned, one
+// per CPU, and spin while they wait.
 template <bool kBulk>
 void frag_cross_thread(benchmark::State& state) {
   FragSetup s(state);
