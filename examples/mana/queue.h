@@ -322,6 +322,10 @@ class ManaQueue {
     std::uint32_t data = 0;  // offset of the packet's first byte in the page
     std::uint32_t truesize = 0;
 
+    // The slot of buffer f, whose packet starts `headroom` bytes in.
+    static RxSlot of(const Frag& f, std::uint32_t headroom) noexcept {
+      return RxSlot{f.page, f.offset + headroom, f.truesize};
+    }
     std::byte* data_va() const noexcept { return page->va + data; }
     Iova data_iova() const noexcept { return page->dma + data; }
   };
@@ -430,7 +434,7 @@ class ManaQueue {
   bool alloc_buffer(RxSlot* slot) {
     const Frag f = frags_->alloc_frag(buffer_size());
     if (!f) return false;
-    *slot = RxSlot{f.page, f.offset + shape_.cfg.headroom, f.truesize};
+    *slot = RxSlot::of(f, shape_.cfg.headroom);
     return true;
   }
 
@@ -570,7 +574,7 @@ class ManaQueue {
             pool_->sync_for_cpu(slots[k].page, slots[k].data, out[k].len);
           }
           check_cpu_read(out[k].data, out[k].len);
-          slots[k] = RxSlot{f.page, f.offset + headroom, f.truesize};
+          slots[k] = RxSlot::of(f, headroom);
           // Only the address changes: post_slot() wrote every entry's header,
           // key and size, which are the same for every request of this queue.
           wqes[k].sge.address = (f.iova + headroom).value();
