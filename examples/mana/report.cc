@@ -64,10 +64,13 @@ std::string text_report(const RunShape& s, const RunResult& r) {
   auto row = [&out](std::string_view k, const std::string& val) {
     fmt::format_to(std::back_inserter(out), "  {:<30} {}\n", k, val);
   };
+  auto count = [](std::uint64_t n, std::string_view noun) {
+    return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
+  };
   fmt::format_to(std::back_inserter(out),
-                 "mana_driver: {} queues x {} RX slots ({} poller threads), {} B pages, policy {}, "
-                 "xdp {}, dma {}\n",
-                 s.queues, s.queue_size, s.pollers, s.page_size, s.policy, s.xdp, s.dma);
+                 "mana_driver: {} x {} RX slots ({}), {} B pages, policy {}, xdp {}, dma {}\n",
+                 count(s.queues, "queue"), s.queue_size, count(s.pollers, "poller thread"),
+                 s.page_size, s.policy, s.xdp, s.dma);
   row("packets sent", fmt::format("{}", t.sent));
   row("packets received", fmt::format("{} ({} verified at the sink, {} on the wire)", t.received,
                                       r.verified_sink, r.verified_wire));

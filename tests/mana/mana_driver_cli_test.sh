@@ -75,7 +75,7 @@ python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(not (d["driver_
 json=$("$bin" --packets=8000 --queues=4 --pollers=1 --queue-size=256 --dma=coherent --json 2>"$tmp/err")
 [[ $(field "$json" result) == PASS && $(field "$json" packets_received) == 8000 ]] ||
   fail "--pollers=1: $json"
-grep -q "4 queues x 256 RX slots (1 poller threads)" "$tmp/err" || fail "--pollers=1: $(head -1 "$tmp/err")"
+grep -q "4 queues x 256 RX slots (1 poller thread)" "$tmp/err" || fail "--pollers=1: $(head -1 "$tmp/err")"
 
 # --help: usage on stdout, exit 0.
 out=$("$bin" --help) || fail "--help exit $?"
