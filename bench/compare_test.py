@@ -113,7 +113,8 @@ class DemoTest(unittest.TestCase):
                    "demo:driver_ns/size:1500/queues:1": [60.0, 50.0, 50.0],
                    "demo:cpu_ns/size:1500/queues:1": [1.0, 2.0, 3.0],
                    "demo:pps/size:1500/queues:4": [2.0, 2.0, 2.0],
-                   "demo:pps/size:1500/queues:1": [4.0, 2.0, 1.0]}
+                   "demo:pps/size:1500/queues:1": [4.0, 2.0, 1.0],
+                   "demo:pps/size:1500/queues:4/qsize:256": [2.0, 3.0, 1.5]}
         r = compare.demo_ratios(samples, {})
         self.assertEqual(r["demo_e2e_vs_driver_1500"]["per_round"], [5.0, 8.0, 10.0])
         self.assertEqual(r["demo_e2e_vs_driver_1500"]["value"], 8.0)
@@ -121,6 +122,9 @@ class DemoTest(unittest.TestCase):
         self.assertEqual(r["demo_e2e_vs_driver_1500"]["cpu_ns_median"], 2.0)
         self.assertIsNone(r["demo_e2e_vs_driver_64"]["value"])
         self.assertEqual(r["demo_queue_scaling_4_vs_1"]["value"], 1.0)
+        self.assertEqual(r["demo_queue_scaling_4_vs_1_quarter_rings"]["per_round"],
+                         [0.5, 1.5, 1.5])
+        self.assertIsNone(r["demo_queue_scaling_4_vs_1_same_buffers"]["value"])
         self.assertEqual(r["demo_cpu_vs_driver_1500"]["per_round"], [1 / 60, 2 / 50, 3 / 50])
 
     def test_a_failed_run_is_an_error(self):

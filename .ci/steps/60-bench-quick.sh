@@ -27,7 +27,7 @@ keys = ["frag_owner_vs_dpdk_get_put", "page_fast_vs_lifo",
         "queue_scaling_2_vs_1", "cross_thread_worst_round", "demo_e2e_vs_driver_1500",
         "demo_e2e_vs_driver_64", "page_pool_fast_cycles", "page_pool_ring_cycles",
         "page_frag_cross_thread_ns", "demo_queue_scaling_4_vs_1",
-        "demo_queue_scaling_4_vs_1_same_buffers",
+        "demo_queue_scaling_4_vs_1_same_buffers", "demo_queue_scaling_4_vs_1_quarter_rings",
         # full runs only (null in --quick): the DPDK mempool_perf_autotest
         "dpdk_mempool_autotest_bulk32_ns",
         # issue 15 (the DPDK mbuf bridge)
