@@ -316,18 +316,18 @@ class ManaQueue {
 
  private:
   // One posted RX buffer: 16 bytes. The addresses of the packet's first
-  // byte (after the buffer's headroom) are the page's plus data.
+  // byte (after the buffer's headroom) are the page's plus data_offset.
   struct RxSlot {
     Page* page = nullptr;
-    std::uint32_t data = 0;  // offset of the packet's first byte in the page
+    std::uint32_t data_offset = 0;  // of the packet's first byte, in the page
     std::uint32_t truesize = 0;
 
     // The slot of buffer f, whose packet starts `headroom` bytes in.
     static RxSlot of(const Frag& f, std::uint32_t headroom) noexcept {
       return RxSlot{f.page, f.offset + headroom, f.truesize};
     }
-    std::byte* data_va() const noexcept { return page->va + data; }
-    Iova data_iova() const noexcept { return page->dma + data; }
+    std::byte* data_va() const noexcept { return page->va + data_offset; }
+    Iova data_iova() const noexcept { return page->dma + data_offset; }
   };
   // Per-poll tallies, published to the counters once per poll.
   struct Tally {
@@ -571,7 +571,7 @@ class ManaQueue {
     const auto got = static_cast<std::uint32_t>(
         frags_->alloc_frags(buffer_size_, n, [&](std::size_t k, const Frag& f) {
           if (PAGEFRAG_LIKELY(sync)) {
-            pool_->sync_for_cpu(slots[k].page, slots[k].data, out[k].len);
+            pool_->sync_for_cpu(slots[k].page, slots[k].data_offset, out[k].len);
           }
           check_cpu_read(out[k].data, out[k].len);
           slots[k] = RxSlot::of(f, headroom);
@@ -623,7 +623,7 @@ class ManaQueue {
     post_slot(i);
     ++rx_done_;
     if (PAGEFRAG_LIKELY(!env_.testing_skip_sync_for_cpu)) {
-      pool_->sync_for_cpu(old.page, old.data, len);
+      pool_->sync_for_cpu(old.page, old.data_offset, len);
     }
     return deliver(old, len, ppi.hash, flags);
   }
