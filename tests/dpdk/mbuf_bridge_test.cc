@@ -22,6 +22,8 @@
 #include <cstdio>
 #include <optional>
 #include <random>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 #include "pagefrag/dma/premapped_region.h"
@@ -238,12 +240,57 @@ TEST_CASE("a jumbo frame is a chain over several fragments") {
   CHECK(q.inflight_after_allocator() == 0);
 }
 
+TEST_CASE("a chain that finds too few headers attaches nothing and returns them all") {
+  Queue q(1500, 16);
+  // A header pool of 4 (no cache, so the count is exact) for a chain of 6.
+  rte_mempool* few = *pagefrag::dpdk::make_header_pool("pf_hdr_few", 4, 0);
+  auto bridge = MbufBridge<Pool>::create(*q.alloc, few, q.cfg.alloc_size, q.cfg.headroom);
+  REQUIRE(bridge.ok());
+  std::vector<Frag> frags;
+  std::vector<std::uint16_t> lens;
+  for (int i = 0; i < 6; ++i) {
+    frags.push_back(q.rx(100, static_cast<std::uint8_t>(i)));
+    lens.push_back(100);
+  }
+  CHECK(bridge->attach_chain(frags.data(), lens.data(), frags.size()) == nullptr);
+  CHECK(rte_mempool_avail_count(few) == 4);
+  CHECK(bridge->owner_frees() == 0);  // no fragment went back through a callback
+  // The fragments are still the caller's: four fit now.
+  rte_mbuf* head = bridge->attach_chain(frags.data(), lens.data(), 4);
+  REQUIRE(head != nullptr);
+  CHECK(head->nb_segs == 4);
+  CHECK(head->pkt_len == 400);
+  CHECK(rte_mempool_avail_count(few) == 0);
+  rte_pktmbuf_free(head);
+  CHECK(bridge->owner_frees() == 4);
+  CHECK(rte_mempool_avail_count(few) == 4);
+  q.alloc->free_frag(frags[4].page);
+  q.alloc->free_frag(frags[5].page);
+  CHECK(q.inflight_after_allocator() == 0);
+  rte_mempool_free(few);
+}
+
 TEST_CASE("bad bridge parameters are refused") {
   Queue q(1500, 4);
   CHECK_FALSE(MbufBridge<Pool>::create(*q.alloc, nullptr, q.cfg.alloc_size, 0).ok());
   CHECK_FALSE(MbufBridge<Pool>::create(*q.alloc, q.headers, 64, 0).ok());
   CHECK_FALSE(MbufBridge<Pool>::create(*q.alloc, q.headers, 1000, 0).ok());
   CHECK_FALSE(MbufBridge<Pool>::create(*q.alloc, q.headers, 1u << 17, 0).ok());
+  // headroom + the trailer would wrap a 32-bit sum to a small value.
+  CHECK_FALSE(MbufBridge<Pool>::create(*q.alloc, q.headers, q.cfg.alloc_size, 0xFFFFFFC0u).ok());
+  CHECK_FALSE(
+      MbufBridge<Pool>::create(*q.alloc, q.headers, q.cfg.alloc_size, q.cfg.alloc_size).ok());
+}
+
+TEST_CASE("a bridge is refused on a thread with no lcore id") {
+  Queue q(1500, 4);
+  absl::Status st;
+  std::thread t([&] {  // a plain thread: rte_lcore_id() is LCORE_ID_ANY
+    st = MbufBridge<Pool>::create(*q.alloc, q.headers, q.cfg.alloc_size, q.cfg.headroom).status();
+  });
+  t.join();
+  CHECK(st.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(st.message().find("rte_thread_register") != std::string_view::npos);
 }
 
 }  // namespace

@@ -114,14 +114,25 @@ class MbufBridge {
 
   // `alloc` hands out fragments of cfg.alloc_size (cfg from DpdkRxBufPolicy
   // or with at least kTrailerBytes of tailroom); `headers` is a
-  // zero-data-room mbuf pool; the calling lcore is the pool's owner.
+  // zero-data-room mbuf pool; the calling lcore (an EAL lcore, or a thread
+  // registered with rte_thread_register()) is the pool's owner and stays
+  // so while the bridge lives. Each attached fragment's trailer points at
+  // the bridge: move it only before the first attach.
   static absl::StatusOr<MbufBridge> create(Allocator& alloc, rte_mempool* headers,
                                            std::uint32_t alloc_size, std::uint32_t headroom) {
     if (headers == nullptr) {
       return absl::InvalidArgumentError("MbufBridge: headers mempool is null");
     }
-    if (alloc_size < headroom + kTrailerBytes + 1 || alloc_size % RTE_CACHE_LINE_SIZE != 0 ||
-        alloc_size - kTrailerBytes > UINT16_MAX) {
+    if (rte_lcore_id() == LCORE_ID_ANY) {
+      // Every unregistered thread has this id: their frees would all look
+      // like the owner's.
+      return absl::FailedPreconditionError(
+          "MbufBridge: created on a thread with no lcore id; expected the pool's owner to be "
+          "an EAL lcore or a thread registered with rte_thread_register()");
+    }
+    // Subtractions only: headroom + kTrailerBytes could wrap.
+    if (headroom >= alloc_size || alloc_size - headroom <= kTrailerBytes ||
+        alloc_size % RTE_CACHE_LINE_SIZE != 0 || alloc_size - kTrailerBytes > UINT16_MAX) {
       return absl::InvalidArgumentError(fmt::format(
           "MbufBridge: alloc_size {} with headroom {}; expected a multiple of {} above headroom + "
           "the {}-byte trailer, buffer at most 65535 bytes",
@@ -156,12 +167,23 @@ class MbufBridge {
   // segment lens[i] bytes, or nullptr (nothing attached). Owner lcore.
   rte_mbuf* attach_chain(const Frag* frags, const std::uint16_t* lens, std::size_t n) {
     if (n == 0 || n > RTE_MBUF_MAX_NB_SEGS) return nullptr;
-    rte_mbuf* segs[RTE_MBUF_MAX_NB_SEGS];
-    if (attach_bulk(frags, lens, segs, n) == 0) return nullptr;
-    rte_mbuf* head = segs[0];
-    std::uint32_t total = lens[0];
-    for (std::size_t i = 1; i < n; ++i) {
-      segs[i - 1]->next = segs[i];
+    // Every header first, linked as it comes (n may be up to 65535: no
+    // array of them on the stack); nothing is attached until all are there.
+    rte_mbuf* head = nullptr;
+    rte_mbuf** link = &head;
+    for (std::size_t i = 0; i < n; ++i) {
+      rte_mbuf* m = rte_pktmbuf_alloc(headers_);
+      if (PAGEFRAG_UNLIKELY(m == nullptr)) {
+        rte_pktmbuf_free(head);  // headers only (null-safe)
+        return nullptr;
+      }
+      *link = m;
+      link = &m->next;
+    }
+    std::uint32_t total = 0;
+    std::size_t i = 0;
+    for (rte_mbuf* m = head; m != nullptr; m = m->next, ++i) {
+      attach_to(m, frags[i], lens[i]);
       total += lens[i];
     }
     head->nb_segs = static_cast<std::uint16_t>(n);
