@@ -379,7 +379,7 @@ class ManaPort {
       if (!events_[t]) events_[t] = std::make_unique<EventQueue>();
       std::vector<Queue*> mine;
       for (std::uint32_t i = t; i < queues_.size(); i += n) {
-        queues_[i]->attach_rx_events(events_[t].get());
+        queues_[i]->attach_events(events_[t].get());
         mine.push_back(queues_[i].get());
       }
       threads_.emplace_back(
@@ -392,9 +392,9 @@ class ManaPort {
   //
   // Idle like NAPI: a round of polls that finds no work yields; after
   // kIdleSpins such rounds the poller reads its event queue's count, arms
-  // every queue's RX completion queue (an arm fails when a completion is
-  // already waiting: poll on) and sleeps until a device completion on an
-  // armed queue (or the stop) raises the event queue. Idle queues thus leave
+  // every queue's RX and TX completion queues (an arm fails when a
+  // completion is already waiting: poll on) and sleeps until a device
+  // completion on an armed queue (or the stop) raises the event queue. Idle queues thus leave
   // the CPUs to the busy ones and to the device.
   void poller(const std::vector<Queue*>& mine, EventQueue& eq) {
     for (Queue* q : mine) q->pool().claim_owner();
@@ -413,7 +413,7 @@ class ManaPort {
         idle = 0;
         const std::uint32_t seen = eq.seen();
         bool armed = true;
-        for (Queue* q : mine) armed = q->arm_rx_interrupt() && armed;
+        for (Queue* q : mine) armed = q->arm_interrupts() && armed;
         if (armed && running_.load(std::memory_order_acquire)) eq.wait(seen);
       }
     }

@@ -254,15 +254,20 @@ class ManaQueue {
     return true;
   }
 
-  // Control thread, pollers stopped: the event queue the RX completion
-  // queue raises when armed (its own by default).
-  void attach_rx_events(EventQueue* eq) noexcept { cq_->attach(eq); }
-  EventQueue& rx_events() const noexcept { return cq_->event_queue(); }
-  // Owner thread, when polls find nothing: arms the RX completion queue's
-  // interrupt (CompletionQueue::arm()); false when a completion is waiting
-  // (poll instead). Read rx_events().seen() first, and wait on the event
-  // queue only when every queue it serves armed.
-  bool arm_rx_interrupt() noexcept { return cq_->arm(); }
+  // Control thread, pollers stopped: the event queue the RX and the TX
+  // completion queues raise when armed (each its own by default). TX
+  // completions must wake the poller too: frames other queues redirect
+  // here hold their buffers until poll_tx() returns them.
+  void attach_events(EventQueue* eq) noexcept {
+    cq_->attach(eq);
+    if (tx_cq_) tx_cq_->attach(eq);
+  }
+  EventQueue& events() const noexcept { return cq_->event_queue(); }
+  // Owner thread, when polls find nothing: arms both completion queues'
+  // interrupts (CompletionQueue::arm()); false when a completion is waiting
+  // on either (poll instead). Read events().seen() first, and wait on the
+  // event queue only when every queue it serves armed.
+  bool arm_interrupts() noexcept { return cq_->arm() && (!tx_cq_ || tx_cq_->arm()); }
 
   // Any thread: returns a buffer of THIS queue from another thread (a TX
   // completion of a redirected frame).

@@ -89,6 +89,46 @@ TEST_CASE("multi-queue pollers with REDIRECT between queues") { redirect_between
 TEST_CASE("two pollers serve four queues, REDIRECT between them") { redirect_between_queues(2); }
 TEST_CASE("one poller serves four queues, REDIRECT between them") { redirect_between_queues(1); }
 
+TEST_CASE("a TX completion wakes a sleeping poller: redirected buffers come home") {
+  // Queue 1 receives nothing, so its poller sleeps; frames queue 0
+  // redirects there wait on its TX ring, and their buffers (queue 0's)
+  // come home only when that poller runs poll_tx(). Only the device's TX
+  // completion can wake it.
+  Rig r({.queues = 2, .queue_size = 128, .dma = MockDmaMode::kStrict, .threaded = true});
+  std::atomic<std::uint64_t> wire_ok{0};
+  r.dev.set_wire([&](std::uint32_t, std::span<const std::byte> f) {
+    if (frame_ok(f.data(), static_cast<std::uint32_t>(f.size()))) {
+      wire_ok.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  REQUIRE(r.port
+              ->set_xdp([](XdpBuff& x) {
+                x.redirect_queue = 1;
+                return x.rx_queue == 0 ? XdpAction::kRedirect : XdpAction::kPass;
+              })
+              .ok());
+  REQUIRE(r.port->attach().ok());
+  constexpr std::uint64_t kFrames = 64;  // below the TX ring's 256
+  for (std::uint64_t seq = 0; seq < kFrames; ++seq) r.dev.offer_rx(0, make_frame(seq, 200), 0);
+  r.dev.flush_rx(0);
+  auto wait_for = [](auto done) {  // liveness, not timing: a generous bound
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return done();
+  };
+  REQUIRE(wait_for([&] { return r.port->totals().xdp_redirect == kFrames; }));
+  // Both pollers have long gone to sleep by now (after 4 empty rounds).
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(r.dev.process_tx(1) == kFrames);  // transmitted and completed, once
+  CHECK(wait_for([&] { return r.port->queue_stats(1).tx_completed.get() == kFrames; }));
+  CHECK(wire_ok.load() == kFrames);
+  CHECK(wait_for([&] { return r.port->totals().tx_remote_returned == kFrames; }));
+  REQUIRE(r.port->detach().ok());
+  r.teardown_and_check_leaks();
+}
+
 TEST_CASE("reconfiguration while pollers and the device run") {
   Rig r({.queues = 2, .queue_size = 128, .dma = MockDmaMode::kBounce, .threaded = true});
   REQUIRE(r.port->attach().ok());
