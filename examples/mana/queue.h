@@ -694,7 +694,8 @@ class ManaQueue {
     std::byte* const va = buf.data_va() - shape_.cfg.headroom;  // the buffer's first byte
     XdpBuff x{va, data, data + len, buf.truesize, index_, 0};
     XdpAction act = (*env_.xdp)(x);
-    const bool sane = x.data >= va && x.data <= x.data_end &&
+    // At least one byte left, inside the buffer (xdp.h).
+    const bool sane = x.data >= va && x.data < x.data_end &&
                       x.data_end <= va + shape_.cfg.headroom + shape_.cfg.datasize;
     if (!sane) act = XdpAction::kAborted;
     const auto flen = static_cast<std::uint32_t>(x.data_end - x.data);

@@ -6,7 +6,8 @@
 // queue's poller thread for every received frame (after length validation
 // and the sync for the CPU), may read and write the frame, may move `data`
 // anywhere in [data_hard_start, data_end) (growing or shrinking the
-// headroom), and for REDIRECT names the target queue in redirect_queue.
+// headroom; a frame keeps at least one byte), and for REDIRECT names the
+// target queue in redirect_queue.
 #pragma once
 
 #include <cstddef>

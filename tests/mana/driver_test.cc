@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "tests/mana/mana_rig.h"
 
@@ -37,6 +38,28 @@ TEST_CASE("coalesced completions deliver up to four packets each, in order") {
   CHECK(r.port->queue_stats(0).rx_coalesced_cqes.get() >= n / 4);
   CHECK(r.balanced());
   r.teardown_and_check_leaks();
+}
+
+TEST_CASE("an XDP program that leaves an empty or inverted frame is aborted, not passed") {
+  const std::pair<const char*, XdpProgram> programs[] = {
+      {"empty", [](XdpBuff& x) { x.data = x.data_end; return XdpAction::kPass; }},
+      {"empty, transmitted", [](XdpBuff& x) { x.data = x.data_end; return XdpAction::kTx; }},
+      {"inverted", [](XdpBuff& x) { x.data_end = x.data; x.data += 1; return XdpAction::kPass; }},
+  };
+  for (const auto& [name, program] : programs) {
+    CAPTURE(std::string(name));
+    Rig r({.queues = 1});
+    REQUIRE(r.port->set_xdp(program).ok());
+    REQUIRE(r.port->attach().ok());
+    const std::uint64_t n = r.traffic(40);
+    CHECK(drops(r, DropReason::kXdpAborted) == n);
+    CHECK(r.port->totals().xdp_pass == 0);
+    CHECK(r.port->totals().xdp_tx == 0);
+    CHECK(r.good.load() + r.bad.load() == 0);
+    CHECK(r.dev.counters().tx_frames == 0);
+    CHECK(r.balanced());
+    r.teardown_and_check_leaks();
+  }
 }
 
 TEST_CASE("skipping the sync for the CPU is detected (the test can fail)") {
