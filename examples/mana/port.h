@@ -342,7 +342,8 @@ class ManaPort {
     for (std::uint32_t i = 0; i < qs.size(); ++i) {
       qs[i]->clear_fence();
       device_->fence_rq(qs[i]->rq_object());
-      for (std::uint64_t spins = 0; !qs[i]->fence_seen() && spins < kFenceSpins; ++spins) {
+      for (std::uint64_t spins = 0;
+           !qs[i]->fence_seen() && !qs[i]->rx_overrun() && spins < kFenceSpins; ++spins) {
         qs[i]->poll(opts_.rx_queue_size);
       }
     }

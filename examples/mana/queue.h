@@ -200,7 +200,7 @@ class ManaQueue {
     const bool fast = env_.xdp == nullptr && !inject_armed(env_.injector);
     std::uint32_t done = 0;
     std::uint32_t completions = 0;
-    while (done < budget) {
+    while (done < budget && PAGEFRAG_LIKELY(!rx_overrun_)) {
       if (fast) {
         const std::uint32_t n = rx_okay_run(budget - done);
         done += n;
@@ -211,7 +211,11 @@ class ManaQueue {
       const CqeState st = cq_->peek(&cqe);
       if (st == CqeState::kEmpty) break;
       if (PAGEFRAG_UNLIKELY(st == CqeState::kOverflow)) {
-        stats_->rx_cqe_overflow.add();  // a misbehaving device: stop, like the kernel
+        // A misbehaving device overran the ring: no later entry can be
+        // trusted. Counted once; the queue receives nothing more until a
+        // reconfiguration rebuilds it (the kernel stops such a CQ too).
+        rx_overrun_ = true;
+        stats_->rx_cqe_overflow.add();
         break;
       }
       ++completions;
@@ -265,9 +269,12 @@ class ManaQueue {
   EventQueue& events() const noexcept { return cq_->event_queue(); }
   // Owner thread, when polls find nothing: arms both completion queues'
   // interrupts (CompletionQueue::arm()); false when a completion is waiting
-  // on either (poll instead). Read events().seen() first, and wait on the
-  // event queue only when every queue it serves armed.
-  bool arm_interrupts() noexcept { return cq_->arm() && (!tx_cq_ || tx_cq_->arm()); }
+  // on either (poll instead). An overrun RX ring is not armed: nothing on it
+  // is read again. Read events().seen() first, and wait on the event queue
+  // only when every queue it serves armed.
+  bool arm_interrupts() noexcept {
+    return (rx_overrun_ || cq_->arm()) && (!tx_cq_ || tx_cq_->arm());
+  }
 
   // Any thread: returns a buffer of THIS queue from another thread (a TX
   // completion of a redirected frame).
@@ -282,6 +289,9 @@ class ManaQueue {
   void set_lookup(QueueLookup lookup) { lookup_ = std::move(lookup); }
   void set_xdp(const XdpProgram* prog) { env_.xdp = prog; }
   bool fence_seen() const noexcept { return fence_seen_; }
+  // The device overran the RX completion ring (see poll()): a fence
+  // completion can no longer be found on it.
+  bool rx_overrun() const noexcept { return rx_overrun_; }
   void clear_fence() noexcept { fence_seen_ = false; }
   Pool& pool() { return *pool_; }
 
@@ -781,6 +791,7 @@ class ManaQueue {
   std::uint32_t rx_head_ = 0;  // work requests written (free-running)
   std::uint32_t rx_done_ = 0;  // buffers the device completed (free-running)
   bool fence_seen_ = false;
+  bool rx_overrun_ = false;
   std::uint32_t rq_obj_ = Device::kNoObject;
   Tally tally_;
   std::uint64_t unarmed_refills_ = 0;  // kRxRefill hits to count at the end of the poll

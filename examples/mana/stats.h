@@ -73,7 +73,8 @@ class Counter {
   X(kRxCompletions, std::uint64_t, rx_completions, "completions consumed (all types)")         \
   X(kRxCoalesced, std::uint64_t, rx_coalesced_cqes, "CQE_RX_COALESCED_4 completions")          \
   X(kRxFences, std::uint64_t, rx_fences, "CQE_RX_OBJECT_FENCE completions")                    \
-  X(kRxCqeOverflow, std::uint64_t, rx_cqe_overflow, "owner bits neither current nor previous") \
+  X(kRxCqeOverflow, std::uint64_t, rx_cqe_overflow,                                            \
+    "ring overruns (owner bits neither current nor previous); the queue then stops receiving") \
   X(kRxUnsyncedReads, std::uint64_t, rx_unsynced_reads,                                        \
     "checked accessor: packet read before its sync")                                           \
   X(kRxPolls, std::uint64_t, rx_polls, "poll() calls")                                         \
