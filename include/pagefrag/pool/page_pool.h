@@ -379,10 +379,18 @@ class PagePool {
     }
     page->pool_state.store(kPagePooled, std::memory_order_relaxed);
   }
-  // The same for a return from any thread (a load and a store, as on the
-  // owner path: two threads returning one page at the same instant may both
-  // pass; one after the other, the second aborts).
-  void check_remote_return(Page* page, const char* path) const { check_owner_return(page, path); }
+  // The same for a return from any thread, with an exchange: of two threads
+  // returning one page at the same instant, one aborts. (An owner return
+  // racing a remote one may still both pass: the owner path does no atomic
+  // read-modify-write. One after the other, the second always aborts.)
+  void check_remote_return(Page* page, const char* path) const {
+    if (PAGEFRAG_UNLIKELY(page->pool != this)) bad_return(page, path);
+    const std::uint8_t was = page->pool_state.exchange(kPagePooled, std::memory_order_relaxed);
+    if (PAGEFRAG_UNLIKELY(was != kPageOut)) {
+      page->pool_state.store(was, std::memory_order_relaxed);  // for bad_return's diagnosis
+      bad_return(page, path);
+    }
+  }
 
   [[noreturn]] PAGEFRAG_COLD PAGEFRAG_NOINLINE void bad_return(const Page* page,
                                                                const char* path) const {
