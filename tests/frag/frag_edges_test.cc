@@ -18,6 +18,7 @@
 #include "pagefrag/dma/mock_dma.h"
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/frag/fragment_allocator.h"
+#include "pagefrag/frag/internal/frag_liveness.h"
 #include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/pool/page_pool.h"
 #include "tests/support/in_child.h"
@@ -105,6 +106,18 @@ bool skip_unless_hardened() {
   if (kHardened) return false;
   MESSAGE("skipped: built without PAGEFRAG_HARDENED (the asan and tsan configurations set it)");
   return true;
+}
+
+TEST_CASE("hardened liveness: a cut overlapping a live fragment on either side aborts") {
+  // The liveness map itself (it backs hardened builds), in every build.
+  Page page{};
+  internal::FragLiveness live;
+  live.on_cut(&page, 1856, 2432);  // a last fragment whose truesize runs on
+  live.on_cut(&page, 0, 1856);     // touching it from below: fine
+  CHECK(testing::aborted(testing::in_child([&] { live.on_cut(&page, 2048, 64); })));  // inside
+  CHECK(testing::aborted(testing::in_child([&] { live.on_cut(&page, 1792, 128); })));  // across
+  CHECK(testing::aborted(testing::in_child([&] { live.on_cut(&page, 4000, 1000); })));  // its end
+  CHECK(testing::in_child([&] { live.on_cut(&page, 4288, 64); }) == 0);  // just past: fine
 }
 
 TEST_CASE("hardened: correct use passes, frees by address and by page mixed") {

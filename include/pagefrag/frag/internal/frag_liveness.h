@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -31,10 +32,18 @@ class FragLiveness {
   void on_cut(const Page* page, std::uint32_t offset, std::uint32_t truesize) {
     std::lock_guard<std::mutex> lock(mu_);
     PageFrags& frags = pages_[page];
+    // Neither the first live fragment at or after offset nor the last one
+    // before it may reach into [offset, offset + truesize).
     auto next = frags.live.lower_bound(offset);
     PAGEFRAG_CHECK(next == frags.live.end() || next->first >= offset + truesize,
                    "fragment at offset {} of page {} overlaps a live fragment at offset {}", offset,
                    static_cast<const void*>(page), next->first);
+    if (next != frags.live.begin()) {
+      const auto prev = std::prev(next);
+      PAGEFRAG_CHECK(prev->first + prev->second <= offset,
+                     "fragment at offset {} of page {} overlaps a live fragment at offset {}",
+                     offset, static_cast<const void*>(page), prev->first);
+    }
     frags.live.emplace(offset, truesize);
   }
 
