@@ -205,7 +205,7 @@ struct Glue {
     auto* buf = const_cast<std::byte*>(p.data) - headroom;
     pagefrag::Page* page = mana_provider->page_of(buf);
     REQUIRE(page != nullptr);
-    const auto buf_len = static_cast<std::uint16_t>(p.truesize - kTrailerBytes);
+    const auto buf_len = static_cast<std::uint16_t>(port->rxbuf_cfg().alloc_size - kTrailerBytes);
     return bridge->attach_ref<ManaPool>(page, buf, buf_len, static_cast<std::uint16_t>(headroom),
                                         static_cast<std::uint16_t>(p.len));
   }

@@ -44,7 +44,8 @@
 // also after the allocator is gone. One FragmentAllocator per pool. Either may
 // be destroyed first: destroying the pool's handle drains the allocator
 // (retires its page, merges the watched ones) and detaches it; a detached
-// allocator's allocations fail and its frees still return every page.
+// allocator's allocations fail and its frees by Page* still return every
+// page (frees by address need the pool to find the page, and abort).
 #pragma once
 
 #include <absl/status/status.h>
