@@ -105,6 +105,15 @@ static void test_create_hostile(void) {
   BAD(p.dma = (pagefrag_dma_t)-3, "dma");
   BAD(p.dma_mask_bits = 11, "dma_mask_bits");
   BAD(p.dma_mask_bits = 65, "dma_mask_bits");
+  /* NONE's IOVAs are CPU addresses: no mask below 64. */
+  BAD((p.dma = PAGEFRAG_DMA_NONE, p.dma_mask_bits = 48), "dma_mask_bits");
+  /* A window that holds no block: [4 KiB, 4 KiB - 1], and [4 KiB, 8 KiB - 1]
+   * against an 8 KiB block. */
+  BAD((p.dma = PAGEFRAG_DMA_COHERENT, p.dma_mask_bits = 12), "one block");
+  BAD((p.dma = PAGEFRAG_DMA_MOCK_STRICT, p.dma_mask_bits = 13, p.order = 1), "one block");
+  /* VFIO gives IOVAs from 1 MiB: a 20-bit mask leaves none (checked before
+   * the container fd). */
+  BAD((p.dma = PAGEFRAG_DMA_VFIO, p.vfio_container_fd = 0, p.dma_mask_bits = 20), "one block");
   BAD(p.frag_align = 0, "frag_align");
   BAD(p.frag_align = 48, "frag_align");
   BAD(p.frag_align = 8192, "frag_align");
@@ -186,14 +195,16 @@ static void test_alloc_free(void) {
   CHECK_ERR(pagefrag_frag_alloc(pool, 64, &f), PAGEFRAG_ENOMEM, "no page");
   CHECK(stat_of(pool, "frag_alloc_fail") == 1);
   CHECK(stat_of(pool, "frag_full_pages") == 2);
-  CHECK(stat_of(pool, "pool_inflight") == 2);
+  CHECK(stat_of(pool, "pool_handed_out") == 2);
+  CHECK(stat_of(pool, "pool_inflight") == 2); /* both blocks, both out */
 
   CHECK_ERR(pagefrag_frag_free(NULL, a.page), PAGEFRAG_EINVAL, "pool");
   CHECK_ERR(pagefrag_frag_free(pool, NULL), PAGEFRAG_EINVAL, "page");
   CHECK_ERR(pagefrag_frag_free(other, a.page), PAGEFRAG_EINVAL, "not a page of this pool");
   CHECK(pagefrag_frag_free(pool, a.page) == PAGEFRAG_OK);
   CHECK(pagefrag_frag_free(pool, b.page) == PAGEFRAG_OK);
-  CHECK(stat_of(pool, "pool_inflight") == 0);
+  CHECK(stat_of(pool, "pool_handed_out") == 0);
+  CHECK(stat_of(pool, "pool_inflight") == 2); /* back in the cache: still held */
   /* The pages came home: the pool serves again. */
   CHECK(pagefrag_frag_alloc(pool, 4096, &a) == PAGEFRAG_OK);
   CHECK(pagefrag_frag_free(pool, a.page) == PAGEFRAG_OK);
@@ -290,27 +301,27 @@ static void test_stats(void) {
   pagefrag_pool_t* mock = make_pool(PAGEFRAG_DMA_MOCK_STRICT, 4);
   size_t n = 0, m = 0;
   CHECK_ERR(pagefrag_pool_stats(plain, NULL, 0, &n), PAGEFRAG_ERANGE, "rows");
-  CHECK(n == 20);
+  CHECK(n == 21);
   CHECK_ERR(pagefrag_pool_stats(mock, NULL, 0, &m), PAGEFRAG_ERANGE, "rows");
-  CHECK(m == 28);
-  pagefrag_stat_t table[28];
+  CHECK(m == 29);
+  pagefrag_stat_t table[29];
   memset(table, 0, sizeof table);
   CHECK_ERR(pagefrag_pool_stats(plain, table, 5, &n), PAGEFRAG_ERANGE, "capacity 5");
-  CHECK(n == 20 && table[0].name == NULL); /* untouched */
-  CHECK_ERR(pagefrag_pool_stats(NULL, table, 28, &n), PAGEFRAG_EINVAL, "pool");
-  CHECK_ERR(pagefrag_pool_stats(plain, table, 28, NULL), PAGEFRAG_EINVAL, "count");
+  CHECK(n == 21 && table[0].name == NULL); /* untouched */
+  CHECK_ERR(pagefrag_pool_stats(NULL, table, 29, &n), PAGEFRAG_EINVAL, "pool");
+  CHECK_ERR(pagefrag_pool_stats(plain, table, 29, NULL), PAGEFRAG_EINVAL, "count");
 
   pagefrag_frag_t f[3];
   for (int i = 0; i < 3; ++i) CHECK(pagefrag_frag_alloc(mock, 2000, &f[i]) == PAGEFRAG_OK);
-  CHECK(pagefrag_pool_stats(mock, table, 28, &m) == PAGEFRAG_OK);
-  CHECK(m == 28);
+  CHECK(pagefrag_pool_stats(mock, table, 29, &m) == PAGEFRAG_OK);
+  CHECK(m == 29);
   for (size_t i = 0; i < m; ++i) {
     CHECK(table[i].name != NULL && table[i].name[0] != '\0');
     for (size_t j = 0; j < i; ++j) CHECK(strcmp(table[i].name, table[j].name) != 0);
   }
   /* 2000 rounds to 2048: two fragments a page, so 3 need 2 pages. */
   CHECK(stat_of(mock, "frag_pages_used") == 2);
-  CHECK(stat_of(mock, "pool_inflight") == 2);
+  CHECK(stat_of(mock, "pool_handed_out") == 2);
   /* The first refill took every block the pool may hold (4 < 64 a refill),
    * each mapped once. */
   CHECK(stat_of(mock, "pool_held_bytes") == 4 * 4096);

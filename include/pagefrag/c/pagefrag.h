@@ -94,8 +94,14 @@ typedef struct pagefrag_pool_params {
   pagefrag_dma_t dma;       /* default PAGEFRAG_DMA_NONE */
   int vfio_container_fd;    /* PAGEFRAG_DMA_VFIO: an open VFIO container with an
                                IOMMU set (VFIO_SET_IOMMU done); not closed by
-                               pagefrag. Otherwise ignored. Default -1 */
-  uint32_t dma_mask_bits;   /* IOVAs stay below 2^bits: 12..64; default 64 */
+                               pagefrag. The pool gives out IOVAs from 1 MiB up
+                               on its own: give it a container of its own (two
+                               pools, or other users' mappings, on one container
+                               collide and their maps fail). Otherwise ignored.
+                               Default -1 */
+  uint32_t dma_mask_bits;   /* IOVAs stay below 2^bits: 12..64, and the window
+                               must hold one block; PAGEFRAG_DMA_NONE (CPU
+                               addresses) only 64. Default 64 */
   uint32_t frag_align;      /* fragment sizes round up to this: a power of two
                                8..block bytes; default 64 */
 } pagefrag_pool_params_t;
@@ -215,8 +221,10 @@ typedef struct pagefrag_stat {
 } pagefrag_stat_t;
 
 /* The pool's counters as a name/value table: the page pool's counters
- * (pool_*: the kernel's page_pool stats plus pool_inflight and
- * pool_held_bytes), the fragment allocator's (frag_*), and with
+ * (pool_*: the kernel's page_pool stats; pool_inflight, the kernel's
+ * hold - release, which counts the pages in the pool's cache and ring too;
+ * pool_handed_out, the pages handed out and not returned; pool_held_bytes),
+ * the fragment allocator's (frag_*), and with
  * PAGEFRAG_DMA_MOCK_STRICT the simulated IOMMU's (dma_*). The names and their
  * order are fixed for a pool. Call with table NULL and capacity 0 to learn
  * the count. Owner thread.

@@ -122,6 +122,8 @@ int guarded(const char* fn, F&& body) noexcept {
 // It does not close the fd.
 class ContainerVfioDma {
  public:
+  // IOVAs are given out from here up (below the DMA mask).
+  static constexpr std::uint64_t kFirstIova = std::uint64_t{1} << 20;
   static constexpr DmaFeatures kFeatures{.needs_sync = false, .identity_iova = false};
   static constexpr std::uint64_t kIovaPage = 4096;
 
@@ -197,9 +199,7 @@ class ContainerVfioDma {
   void sync_for_cpu(Iova /*iova*/, std::size_t /*len*/, DmaDirection /*dir*/) noexcept {}
 
  private:
-  ContainerVfioDma(int fd, std::uint64_t last) : fd_(fd) {
-    iovas_.add_range(std::uint64_t{1} << 20, last);
-  }
+  ContainerVfioDma(int fd, std::uint64_t last) : fd_(fd) { iovas_.add_range(kFirstIova, last); }
 
   int fd_;
   std::mutex mu_;
@@ -310,7 +310,8 @@ inline constexpr const char* kPoolStatNames[] = {
     "pool_alloc_empty",    "pool_alloc_refill",       "pool_alloc_waive",
     "pool_recycle_cached", "pool_recycle_cache_full", "pool_alloc_fail",
     "pool_recycle_ring",   "pool_recycle_ring_full",  "pool_recycle_released_refcnt",
-    "pool_inflight",       "pool_held_bytes",         "pool_held_bytes_high_water",
+    "pool_inflight",       "pool_handed_out",         "pool_held_bytes",
+    "pool_held_bytes_high_water",
     "frag_alloc_fail",     "frag_full_pages",         "frag_pages_used",
     "frag_pages_merged",   "frag_pages_evicted",
 };
@@ -389,9 +390,31 @@ inline absl::StatusOr<std::pair<std::uint64_t, std::uint64_t>> iova_space(unsign
   return std::pair{first, last};
 }
 
+// A backend's IOVA window [first, last] must hold one block at least.
+inline absl::Status check_window(const pagefrag_pool_params_t& p, std::uint64_t first,
+                                 std::uint64_t last) {
+  const std::uint64_t block = p.page_size << p.order;
+  if (last < first || last - first < block - 1) {
+    return absl::InvalidArgumentError(fmt::format(
+        "pagefrag_pool_params.dma_mask_bits {}: the IOVAs [{:#x}, {:#x}] hold less than one block "
+        "of {} bytes; expected a wider mask",
+        p.dma_mask_bits, first, last, block));
+  }
+  return absl::OkStatus();
+}
+
 inline absl::StatusOr<AnyDma::Variant> make_dma(const pagefrag_pool_params_t& p) {
   absl::StatusOr<std::pair<std::uint64_t, std::uint64_t>> space = iova_space(p.dma_mask_bits);
   if (!space.ok()) return space.status();
+  if (raw_enum(p.dma) == PAGEFRAG_DMA_NONE && p.dma_mask_bits != 64) {
+    return absl::InvalidArgumentError(fmt::format(
+        "pagefrag_pool_params.dma_mask_bits {} with PAGEFRAG_DMA_NONE, whose IOVAs are CPU "
+        "addresses and cannot be kept below a mask; expected 64",
+        p.dma_mask_bits));
+  }
+  const std::uint64_t first =
+      raw_enum(p.dma) == PAGEFRAG_DMA_VFIO ? ContainerVfioDma::kFirstIova : space->first;
+  if (absl::Status st = check_window(p, first, space->second); !st.ok()) return st;
   switch (raw_enum(p.dma)) {
     case PAGEFRAG_DMA_NONE:
       return AnyDma::Variant(NoDma{});
@@ -744,7 +767,8 @@ PAGEFRAG_C_API int pagefrag_pool_stats(const pagefrag_pool_t* pool, pagefrag_sta
         static_cast<std::int64_t>(s.recycle_ring),
         static_cast<std::int64_t>(s.recycle_ring_full),
         static_cast<std::int64_t>(s.recycle_released_refcnt),
-        s.handed_out,  // pool_inflight: pages handed out and not returned
+        s.inflight,    // pool_inflight: the kernel's hold - release
+        s.handed_out,  // pool_handed_out: pages handed out and not returned
         static_cast<std::int64_t>(s.held_bytes),
         static_cast<std::int64_t>(s.held_bytes_high_water),
         static_cast<std::int64_t>(f.alloc_fail),
