@@ -114,8 +114,8 @@ TEST_CASE("hardened liveness: a cut overlapping a live fragment on either side a
   internal::FragLiveness live;
   live.on_cut(&page, 1856, 2432);  // a last fragment whose truesize runs on
   live.on_cut(&page, 0, 1856);     // touching it from below: fine
-  CHECK(testing::aborted(testing::in_child([&] { live.on_cut(&page, 2048, 64); })));  // inside
-  CHECK(testing::aborted(testing::in_child([&] { live.on_cut(&page, 1792, 128); })));  // across
+  CHECK(testing::aborted(testing::in_child([&] { live.on_cut(&page, 2048, 64); })));    // inside
+  CHECK(testing::aborted(testing::in_child([&] { live.on_cut(&page, 1792, 128); })));   // across
   CHECK(testing::aborted(testing::in_child([&] { live.on_cut(&page, 4000, 1000); })));  // its end
   CHECK(testing::in_child([&] { live.on_cut(&page, 4288, 64); }) == 0);  // just past: fine
 }

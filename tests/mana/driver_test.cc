@@ -42,9 +42,22 @@ TEST_CASE("coalesced completions deliver up to four packets each, in order") {
 
 TEST_CASE("an XDP program that leaves an empty or inverted frame is aborted, not passed") {
   const std::pair<const char*, XdpProgram> programs[] = {
-      {"empty", [](XdpBuff& x) { x.data = x.data_end; return XdpAction::kPass; }},
-      {"empty, transmitted", [](XdpBuff& x) { x.data = x.data_end; return XdpAction::kTx; }},
-      {"inverted", [](XdpBuff& x) { x.data_end = x.data; x.data += 1; return XdpAction::kPass; }},
+      {"empty",
+       [](XdpBuff& x) {
+         x.data = x.data_end;
+         return XdpAction::kPass;
+       }},
+      {"empty, transmitted",
+       [](XdpBuff& x) {
+         x.data = x.data_end;
+         return XdpAction::kTx;
+       }},
+      {"inverted",
+       [](XdpBuff& x) {
+         x.data_end = x.data;
+         x.data += 1;
+         return XdpAction::kPass;
+       }},
   };
   for (const auto& [name, program] : programs) {
     CAPTURE(std::string(name));

@@ -47,8 +47,8 @@ class OverrunDevice {
 static_assert(ManaDevice<OverrunDevice>);
 
 TEST_CASE("an overrun RX ring is counted once, stops receiving, and tears down at once") {
-  HeapProvider provider(*HeapProvider::create(
-      {.page_size = 4096, .max_order = 2, .capacity = std::size_t{8} << 20}));
+  HeapProvider provider(
+      *HeapProvider::create({.page_size = 4096, .max_order = 2, .capacity = std::size_t{8} << 20}));
   MockDma dma(MockDmaOptions{});
   OverrunDevice dev;
   {
