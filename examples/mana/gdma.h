@@ -372,8 +372,9 @@ class CompletionQueue {
   // written is consumed), and the completion after the arm sees the bit,
   // clears it and raises the event queue.
 
-  // Control thread, while no driver or device thread uses the CQ: the event
-  // queue this CQ raises (by default one of its own).
+  // Control thread, while no driver thread uses the CQ (a device may be
+  // completing on it: the pointer is atomic): the event queue this CQ
+  // raises (by default one of its own).
   void attach(EventQueue* eq) noexcept {
     irq_.eq.store(eq != nullptr ? eq : &irq_.own, std::memory_order_release);
   }

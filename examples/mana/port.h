@@ -142,21 +142,16 @@ class ManaPort {
 
   // Control thread. Changes the MTU (rebuilding the queues when up).
   absl::Status set_mtu(std::uint32_t mtu) {
-    Settings next = current_settings();
-    next.mtu = mtu;
-    return apply(std::move(next));
+    return apply([mtu](Settings& s) { s.mtu = mtu; });
   }
   // Control thread. Attaches `prog`, or detaches the program when empty.
   absl::Status set_xdp(XdpProgram prog) {
-    Settings next = current_settings();
-    next.xdp = prog ? std::make_shared<const XdpProgram>(std::move(prog)) : nullptr;
-    return apply(std::move(next));
+    auto shared = prog ? std::make_shared<const XdpProgram>(std::move(prog)) : nullptr;
+    return apply([&shared](Settings& s) { s.xdp = std::move(shared); });
   }
   // Control thread. The full-page-rx switch: one buffer per page.
   absl::Status set_full_page(bool on) {
-    Settings next = current_settings();
-    next.full_page = on;
-    return apply(std::move(next));
+    return apply([on](Settings& s) { s.full_page = on; });
   }
 
   // Threaded = false only: polls queue q from the thread that owns its pool
@@ -242,11 +237,6 @@ class ManaPort {
     return absl::OkStatus();
   }
 
-  Settings current_settings() const {
-    std::lock_guard lock(control_mu_);
-    return settings_;
-  }
-
   absl::StatusOr<RxBufCfg> configure(const Settings& s) const {
     const RxBufRequest req{.page_size = provider_.page_size(),
                            .mtu = s.mtu,
@@ -265,8 +255,13 @@ class ManaPort {
     return cfg;
   }
 
-  absl::Status apply(Settings next) {
+  // One change of the settings, read, changed and applied under the lock
+  // (two control callers cannot build on the same old settings).
+  template <class Change>
+  absl::Status apply(Change change) {
     std::lock_guard lock(control_mu_);
+    Settings next = settings_;
+    change(next);
     absl::StatusOr<RxBufCfg> cfg = configure(next);
     if (!cfg.ok()) return fail(cfg.status());
     if (!up_) {

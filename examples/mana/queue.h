@@ -168,7 +168,8 @@ class ManaQueue {
 
   // Processes TX completions, then RX completions until `budget` packets
   // are done or the CQ is empty; rings both doorbells once. Returns the RX
-  // work done (packets plus completions that carried none).
+  // work done (packets plus completions that carried none): up to budget +
+  // 3, as a coalesced completion's packets are taken whole.
   //
   // Received packets reach the sink in one batch at the end of the poll
   // (kRxBatch at most per call); the per-poll counters are published once,

@@ -17,6 +17,12 @@
 // page_size bytes (frag_count = page_size / alloc_size); AF_XDP frames never
 // exceed one host page, so no higher order is ever needed.
 //
+// Copy mode (XDP_COPY, what examples/afxdp binds) takes any such address.
+// Zero-copy mode also rejects a fill address whose chunk crosses a host page
+// boundary between pages that are not DMA-contiguous (the kernel's
+// xp_check_unaligned): there back the UMEM with hugepages (contiguous), or
+// fragments that straddle a 4 KiB page are dropped from the fill ring.
+//
 // The kernel's limits on chunk_size (2048 .. host PAGE_SIZE) bound the MTU:
 // chunk_size(cfg) is the smallest legal chunk that still accepts every frame
 // of datasize bytes.
