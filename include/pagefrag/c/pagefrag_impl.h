@@ -167,16 +167,19 @@ class ContainerVfioDma {
     std::uint32_t flags = 0;
     if (dir != DmaDirection::kFromDevice) flags |= VFIO_DMA_MAP_FLAG_READ;
     if (dir != DmaDirection::kToDevice) flags |= VFIO_DMA_MAP_FLAG_WRITE;
+    // Recorded first: an allocation failure there (it throws) leaves nothing
+    // mapped behind.
+    const std::uint64_t addr = *iova + (va - start);
+    const auto rec = sizes_.emplace(addr, std::pair{*iova, size}).first;
     vfio_iommu_type1_dma_map m{
         .argsz = sizeof m, .flags = flags, .vaddr = start, .iova = *iova, .size = size};
     if (::ioctl(fd_, VFIO_IOMMU_MAP_DMA, &m) != 0) {
       const int err = errno;
+      sizes_.erase(rec);
       iovas_.free(*iova, size);
       return absl::UnavailableError(fmt::format("VFIO_IOMMU_MAP_DMA of {} bytes on fd {}: {}", size,
                                                 fd_, std::strerror(err)));
     }
-    const std::uint64_t addr = *iova + (va - start);
-    sizes_.emplace(addr, std::pair{*iova, size});
     return Iova(addr);
   }
   absl::Status unmap(Iova iova, std::size_t /*len*/, DmaDirection /*dir*/) {
@@ -664,90 +667,107 @@ PAGEFRAG_C_API uint64_t pagefrag_live_pools(void) {
 
 PAGEFRAG_C_API int pagefrag_pool_reclaim(pagefrag_pool_t* pool) {
   using namespace pagefrag::c_api;
-  if (pool == nullptr) return null_arg("pagefrag_pool_reclaim", "pool");
-  if (!is_owner(pool)) return not_owner("pagefrag_pool_reclaim");
-  pool->alloc->reclaim();
-  return PAGEFRAG_OK;
+  return guarded("pagefrag_pool_reclaim", [&]() -> int {
+    if (pool == nullptr) return null_arg("pagefrag_pool_reclaim", "pool");
+    if (!is_owner(pool)) return not_owner("pagefrag_pool_reclaim");
+    pool->alloc->reclaim();
+    return PAGEFRAG_OK;
+  });
 }
 
 PAGEFRAG_C_API int pagefrag_frag_alloc(pagefrag_pool_t* pool, uint32_t size,
                                        pagefrag_frag_t* frag) {
   using namespace pagefrag::c_api;
-  if (frag == nullptr) return null_arg("pagefrag_frag_alloc", "frag");
-  *frag = pagefrag_frag_t{};
-  if (pool == nullptr) return null_arg("pagefrag_frag_alloc", "pool");
-  if (!is_owner(pool)) return not_owner("pagefrag_frag_alloc");
-  if (int bad = check_size("pagefrag_frag_alloc", pool, size); bad != PAGEFRAG_OK) return bad;
-  const pagefrag::Frag f = pool->alloc->alloc_frag(size);
-  if (!f) return pool_empty("pagefrag_frag_alloc", pool);
-  fill(frag, f);
-  return PAGEFRAG_OK;
+  return guarded("pagefrag_frag_alloc", [&]() -> int {
+    if (frag == nullptr) return null_arg("pagefrag_frag_alloc", "frag");
+    *frag = pagefrag_frag_t{};
+    if (pool == nullptr) return null_arg("pagefrag_frag_alloc", "pool");
+    if (!is_owner(pool)) return not_owner("pagefrag_frag_alloc");
+    if (int bad = check_size("pagefrag_frag_alloc", pool, size); bad != PAGEFRAG_OK) return bad;
+    const pagefrag::Frag f = pool->alloc->alloc_frag(size);
+    if (!f) return pool_empty("pagefrag_frag_alloc", pool);
+    fill(frag, f);
+    return PAGEFRAG_OK;
+  });
 }
 
 PAGEFRAG_C_API int pagefrag_frag_alloc_bulk(pagefrag_pool_t* pool, uint32_t size,
                                             pagefrag_frag_t* frags, size_t n, size_t* allocated) {
   using namespace pagefrag::c_api;
-  if (allocated != nullptr) *allocated = 0;
-  if (pool == nullptr) return null_arg("pagefrag_frag_alloc_bulk", "pool");
-  if (frags == nullptr && n > 0) return null_arg("pagefrag_frag_alloc_bulk", "frags");
-  if (!is_owner(pool)) return not_owner("pagefrag_frag_alloc_bulk");
-  if (n == 0) return PAGEFRAG_OK;
-  if (int bad = check_size("pagefrag_frag_alloc_bulk", pool, size); bad != PAGEFRAG_OK) return bad;
-  for (size_t i = 0; i < n; ++i) {
-    const pagefrag::Frag f = pool->alloc->alloc_frag(size);
-    if (!f) return pool_empty("pagefrag_frag_alloc_bulk", pool);
-    fill(&frags[i], f);
-    if (allocated != nullptr) *allocated = i + 1;
-  }
-  return PAGEFRAG_OK;
+  return guarded("pagefrag_frag_alloc_bulk", [&]() -> int {
+    if (allocated != nullptr) *allocated = 0;
+    if (pool == nullptr) return null_arg("pagefrag_frag_alloc_bulk", "pool");
+    if (frags == nullptr && n > 0) return null_arg("pagefrag_frag_alloc_bulk", "frags");
+    if (!is_owner(pool)) return not_owner("pagefrag_frag_alloc_bulk");
+    if (n == 0) return PAGEFRAG_OK;
+    if (int bad = check_size("pagefrag_frag_alloc_bulk", pool, size); bad != PAGEFRAG_OK)
+      return bad;
+    for (size_t i = 0; i < n; ++i) {
+      const pagefrag::Frag f = pool->alloc->alloc_frag(size);
+      if (!f) return pool_empty("pagefrag_frag_alloc_bulk", pool);
+      fill(&frags[i], f);
+      if (allocated != nullptr) *allocated = i + 1;
+    }
+    return PAGEFRAG_OK;
+  });
 }
 
 PAGEFRAG_C_API int pagefrag_frag_free(pagefrag_pool_t* pool, pagefrag_page_t* page) {
   using namespace pagefrag::c_api;
-  if (pool == nullptr) return null_arg("pagefrag_frag_free", "pool");
-  if (page == nullptr) return null_arg("pagefrag_frag_free", "page");
-  if (!is_owner(pool)) return not_owner("pagefrag_frag_free");
-  pagefrag::Page* p = page_cast(page);
-  if (p->pool != pool->handle.get()) {
-    return fail(PAGEFRAG_EINVAL,
-                fmt::format("pagefrag_frag_free: page {} is not a page of this pool (freed "
-                            "already, or of another pool)",
-                            static_cast<const void*>(p)));
-  }
-  pool->alloc->free_frag(p);
-  return PAGEFRAG_OK;
+  return guarded("pagefrag_frag_free", [&]() -> int {
+    if (pool == nullptr) return null_arg("pagefrag_frag_free", "pool");
+    if (page == nullptr) return null_arg("pagefrag_frag_free", "page");
+    if (!is_owner(pool)) return not_owner("pagefrag_frag_free");
+    pagefrag::Page* p = page_cast(page);
+    if (p->pool != pool->handle.get()) {
+      return fail(PAGEFRAG_EINVAL,
+                  fmt::format("pagefrag_frag_free: page {} is not a page of this pool (freed "
+                              "already, or of another pool)",
+                              static_cast<const void*>(p)));
+    }
+    pool->alloc->free_frag(p);
+    return PAGEFRAG_OK;
+  });
 }
 
 PAGEFRAG_C_API int pagefrag_frag_free_remote(pagefrag_page_t* page) {
   using namespace pagefrag::c_api;
-  if (page == nullptr) return null_arg("pagefrag_frag_free_remote", "page");
-  CAlloc::free_frag_remote(page_cast(page));
-  return PAGEFRAG_OK;
+  return guarded("pagefrag_frag_free_remote", [&]() -> int {
+    if (page == nullptr) return null_arg("pagefrag_frag_free_remote", "page");
+    CAlloc::free_frag_remote(page_cast(page));
+    return PAGEFRAG_OK;
+  });
 }
 
 PAGEFRAG_C_API int pagefrag_frag_free_remote_bulk(pagefrag_page_t* const* pages, size_t n) {
   using namespace pagefrag::c_api;
-  if (n == 0) return PAGEFRAG_OK;
-  if (pages == nullptr) return null_arg("pagefrag_frag_free_remote_bulk", "pages");
-  for (size_t i = 0; i < n; ++i) {
-    if (pages[i] == nullptr) {
-      return fail(
-          PAGEFRAG_EINVAL,
-          fmt::format("pagefrag_frag_free_remote_bulk: pages[{}] is NULL; nothing freed", i));
+  return guarded("pagefrag_frag_free_remote_bulk", [&]() -> int {
+    if (n == 0) return PAGEFRAG_OK;
+    if (pages == nullptr) return null_arg("pagefrag_frag_free_remote_bulk", "pages");
+    for (size_t i = 0; i < n; ++i) {
+      if (pages[i] == nullptr) {
+        return fail(
+            PAGEFRAG_EINVAL,
+            fmt::format("pagefrag_frag_free_remote_bulk: pages[{}] is NULL; nothing freed", i));
+      }
     }
-  }
-  CAlloc::free_frags_remote(reinterpret_cast<pagefrag::Page* const*>(pages), n);
-  return PAGEFRAG_OK;
+    CAlloc::free_frags_remote(reinterpret_cast<pagefrag::Page* const*>(pages), n);
+    return PAGEFRAG_OK;
+  });
 }
 
 PAGEFRAG_C_API int pagefrag_frag_sync_for_cpu(pagefrag_pool_t* pool, const pagefrag_frag_t* frag,
                                               uint32_t offset, uint32_t len) {
-  return pagefrag::c_api::sync("pagefrag_frag_sync_for_cpu", pool, frag, offset, len, true);
+  const char* fn = "pagefrag_frag_sync_for_cpu";
+  return pagefrag::c_api::guarded(
+      fn, [&] { return pagefrag::c_api::sync(fn, pool, frag, offset, len, true); });
 }
 
 PAGEFRAG_C_API int pagefrag_frag_sync_for_device(pagefrag_pool_t* pool, const pagefrag_frag_t* frag,
                                                  uint32_t offset, uint32_t len) {
-  return pagefrag::c_api::sync("pagefrag_frag_sync_for_device", pool, frag, offset, len, false);
+  const char* fn = "pagefrag_frag_sync_for_device";
+  return pagefrag::c_api::guarded(
+      fn, [&] { return pagefrag::c_api::sync(fn, pool, frag, offset, len, false); });
 }
 
 PAGEFRAG_C_API int pagefrag_pool_stats(const pagefrag_pool_t* pool, pagefrag_stat_t* table,
