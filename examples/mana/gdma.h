@@ -107,6 +107,10 @@ enum class CqeType : std::uint8_t {
   kRxObjectFence = 3,
   kRxTruncated = 4,  // the frame did not fit the SGE; the buffer is consumed
   kTxOkay = 32,
+  // The kernel's CQE_TX_HDR_PROCESSING_ERROR, one of its TX error types:
+  // to the driver every TX type but kTxOkay is an error (the frame is
+  // consumed all the same).
+  kTxHdrProcessingError = 37,
 };
 
 constexpr std::string_view to_string(CqeType t) noexcept {
@@ -123,6 +127,8 @@ constexpr std::string_view to_string(CqeType t) noexcept {
       return "rx_truncated";
     case CqeType::kTxOkay:
       return "tx_okay";
+    case CqeType::kTxHdrProcessingError:
+      return "tx_hdr_processing_error";
   }
   return "unknown";
 }

@@ -274,7 +274,7 @@ class ManaQueue {
   // is read again. Read events().seen() first, and wait on the event queue
   // only when every queue it serves armed.
   bool arm_interrupts() noexcept {
-    return (rx_overrun_ || cq_->arm()) && (!tx_cq_ || tx_cq_->arm());
+    return (rx_overrun_ || cq_->arm()) && (!tx_cq_ || tx_overrun_ || tx_cq_->arm());
   }
 
   // Any thread: returns a buffer of THIS queue from another thread (a TX
@@ -746,16 +746,33 @@ class ManaQueue {
   }
 
   // Owner thread: consumes TX completions, returning each buffer home.
+  // A completion must name the oldest frame still posted (the slot cookie
+  // its work request carried); one that names another, or comes with
+  // nothing posted, is from a misbehaving device: counted and ignored, and
+  // the frame stays posted (teardown reclaims it). An overrun TX ring is
+  // counted once and read no more.
   void poll_tx() {
-    if (!tx_cq_) return;
+    if (!tx_cq_ || PAGEFRAG_UNLIKELY(tx_overrun_)) return;
     Cqe cqe;
-    while (tx_cq_->read(&cqe) == CqeState::kReady) {
+    for (;;) {
+      const CqeState st = tx_cq_->read(&cqe);
+      if (st == CqeState::kEmpty) break;
+      if (PAGEFRAG_UNLIKELY(st == CqeState::kOverflow)) {
+        tx_overrun_ = true;
+        stats_->tx_bad_completions.add();
+        break;
+      }
       tx_cq_->advance();
       TxCompOob oob;
       std::memcpy(&oob, cqe.data, sizeof(oob));
-      if (oob.wqe_word != 0) stats_->tx_errors.add();
-      // A completion for nothing posted (a misbehaving device): ignore it.
-      if (tx_tail_ == tx_head_.load(std::memory_order_acquire)) break;
+      if (PAGEFRAG_UNLIKELY(tx_tail_ == tx_head_.load(std::memory_order_acquire) ||
+                            oob.tx_data_offset != tx_tail_)) {
+        stats_->tx_bad_completions.add();
+        continue;
+      }
+      if (oob.type_bits() != static_cast<std::uint32_t>(CqeType::kTxOkay)) {
+        stats_->tx_errors.add();
+      }
       return_tx_buffer(tx_slots_[tx_tail_ & (shape_.tx_size - 1)]);
       ++tx_tail_;
       stats_->tx_completed.add();
@@ -809,6 +826,7 @@ class ManaQueue {
   std::atomic<std::uint32_t> tx_head_{0};  // written under tx_mu_
   alignas(kCacheLineSize) std::atomic<std::uint32_t> tx_completed_{0};
   std::uint32_t tx_tail_ = 0;  // owner thread
+  bool tx_overrun_ = false;    // owner thread: the TX completion ring was overrun
 };
 
 }  // namespace mana

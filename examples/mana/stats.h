@@ -87,7 +87,9 @@ class Counter {
   X(kXdpRedirect, std::uint64_t, xdp_redirect, "XDP REDIRECT frames posted")                   \
   /* --- TX completion side, poller --- */                                                     \
   X(kTxCompleted, std::uint64_t, tx_completed, "frames the device completed")                  \
-  X(kTxErrors, std::uint64_t, tx_errors, "completions reporting a device read error")          \
+  X(kTxErrors, std::uint64_t, tx_errors, "completions of an error type (not CQE_TX_OKAY)")     \
+  X(kTxBadCompletions, std::uint64_t, tx_bad_completions,                                      \
+    "TX completions naming no frame posted, or a TX ring overrun: ignored")                    \
   X(kTxDiscarded, std::uint64_t, tx_discarded, "posted frames reclaimed at teardown")          \
   X(kTxRemoteReturned, std::uint64_t, tx_remote_returned,                                      \
     "buffers returned to another queue's pool")                                                \

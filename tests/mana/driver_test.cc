@@ -75,6 +75,37 @@ TEST_CASE("an XDP program that leaves an empty or inverted frame is aborted, not
   }
 }
 
+TEST_CASE("hostile TX completions: error types counted, wrong slots ignored, nothing lost") {
+  auto run = [](sim::TxMisbehaviour how) {
+    RigOptions o{.queues = 1};
+    o.device.tx_misbehaviour = how;
+    Rig r(o);
+    REQUIRE(r.port->set_xdp([](XdpBuff&) { return XdpAction::kTx; }).ok());
+    REQUIRE(r.port->attach().ok());
+    const std::uint64_t n = r.traffic(40);  // fewer than the rig's 64 TX slots
+    CHECK(r.port->totals().xdp_tx == n);
+    CHECK(r.dev.counters().tx_frames == n);  // the device read every frame
+    CHECK(r.balanced());
+    REQUIRE(r.port->detach().ok());  // teardown reclaims what is still posted
+    const PortTotals t = r.port->totals();
+    r.teardown_and_check_leaks();
+    return t;
+  };
+  SUBCASE("an error type: the frame is consumed, and counted as an error") {
+    const PortTotals t = run(sim::TxMisbehaviour::kErrorType);
+    CHECK(t.tx_completed == 40);
+    CHECK(t.tx_errors == 40);
+    CHECK(t.tx_bad_completions == 0);
+    CHECK(t.tx_discarded == 0);
+  }
+  SUBCASE("a completion naming another slot: ignored, the frame stays posted until teardown") {
+    const PortTotals t = run(sim::TxMisbehaviour::kWrongCookie);
+    CHECK(t.tx_completed == 0);
+    CHECK(t.tx_bad_completions == 40);
+    CHECK(t.tx_discarded == 40);
+  }
+}
+
 TEST_CASE("skipping the sync for the CPU is detected (the test can fail)") {
   SUBCASE("bounce mode: stale payloads") {
     Rig r({.queues = 1, .dma = MockDmaMode::kBounce, .skip_sync = true});

@@ -98,11 +98,19 @@ enum class OfferResult : std::uint8_t {
   kDmaFault,  // the device-side write faulted (counted, completion truncated)
 };
 
+// How the device completes TX work requests, on request.
+enum class TxMisbehaviour : std::uint8_t {
+  kNone,
+  kErrorType,    // each completion has an error type (the frame is consumed)
+  kWrongCookie,  // each completion names a slot one past the frame's
+};
+
 struct SimDeviceOptions {
   std::uint32_t max_objects = 256;  // RQ + SQ objects alive at once
   std::uint32_t coalesce = 1;       // packets per RX completion, 1..4
   double corrupt_probability = 0;   // per placed frame
   std::array<bool, kCorruptionKinds> corrupt_kinds = {true, true, true, true};
+  TxMisbehaviour tx_misbehaviour = TxMisbehaviour::kNone;
   std::uint64_t seed = 1;
 };
 
@@ -529,9 +537,11 @@ class SimDevice {
         SimDeviceLiveCounters::add(counters_for(q).tx_faults, 1);
       }
       TxCompOob oob;
-      oob.set_type(CqeType::kTxOkay);
+      // A frame the device could not read completes with an error type.
+      const bool error = !ok || opts_.tx_misbehaviour == TxMisbehaviour::kErrorType;
+      oob.set_type(error ? CqeType::kTxHdrProcessingError : CqeType::kTxOkay);
       oob.tx_data_offset = wqe.tx_oob[1];  // the driver's slot cookie
-      oob.wqe_word = ok ? 0 : 1;
+      if (opts_.tx_misbehaviour == TxMisbehaviour::kWrongCookie) ++oob.tx_data_offset;
       std::uint8_t bytes[kCqeDataSize];
       std::memcpy(bytes, &oob, sizeof(bytes));
       o.f.cq->device_write_at_tail(bytes, 0, true, o.f.cq->owner_for(o.f.cq->device_tail()));
