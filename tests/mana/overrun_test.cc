@@ -13,27 +13,16 @@
 #include "examples/mana/port.h"
 #include "pagefrag/dma/mock_dma.h"
 #include "pagefrag/memory/heap_provider.h"
+#include "tests/mana/recording_device.h"
 
 namespace mana::testing {
 namespace {
 
 using namespace pagefrag;  // NOLINT: tests name the library types unqualified
 
-// Records the RX completion queue; ignores fences (a broken device).
-class OverrunDevice {
+// A broken device: it overruns on request and never answers a fence.
+class OverrunDevice : public RecordingDevice {
  public:
-  static constexpr std::uint32_t kNoObject = ~0u;
-  absl::StatusOr<std::uint32_t> create_rq(WorkQueue<RxWqe>*, CompletionQueue* cq) {
-    rx_cq = cq;
-    return 1u;
-  }
-  absl::StatusOr<std::uint32_t> create_sq(WorkQueue<TxWqe>*, CompletionQueue*) { return 2u; }
-  void destroy(std::uint32_t) {}
-  void steer_rx(std::uint32_t, std::uint32_t) {}
-  void steer_tx(std::uint32_t, std::uint32_t) {}
-  void fence_rq(std::uint32_t) {}
-  std::uint32_t mem_key() const { return 1; }
-
   // Publishes one entry two rounds ahead of the driver's head.
   void overrun() {
     const std::uint8_t data[kCqeDataSize] = {};
@@ -41,8 +30,6 @@ class OverrunDevice {
     rx_cq->device_write_at_tail(data, 0, false, owner);
     rx_cq->device_advance();
   }
-
-  CompletionQueue* rx_cq = nullptr;
 };
 static_assert(ManaDevice<OverrunDevice>);
 

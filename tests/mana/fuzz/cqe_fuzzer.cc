@@ -17,26 +17,17 @@
 #include "examples/mana/port.h"
 #include "pagefrag/dma/mock_dma.h"
 #include "pagefrag/memory/heap_provider.h"
+#include "tests/mana/recording_device.h"
 
 namespace {
 
 using namespace pagefrag;  // NOLINT
 using namespace mana;      // NOLINT
 
-// A ManaDevice that only records the rings the driver registers. Its fence
-// answers at once: the ring is wiped and a fence completion is written at
-// the driver's head.
-class FuzzDevice {
+// The recording device, whose fence answers at once: the ring is wiped and
+// a fence completion is written at the driver's head.
+class FuzzDevice : public mana::testing::RecordingDevice {
  public:
-  static constexpr std::uint32_t kNoObject = ~0u;
-  absl::StatusOr<std::uint32_t> create_rq(WorkQueue<RxWqe>*, CompletionQueue* cq) {
-    rx_cq = cq;
-    return 1u;
-  }
-  absl::StatusOr<std::uint32_t> create_sq(WorkQueue<TxWqe>*, CompletionQueue*) { return 2u; }
-  void destroy(std::uint32_t) {}
-  void steer_rx(std::uint32_t, std::uint32_t) {}
-  void steer_tx(std::uint32_t, std::uint32_t) {}
   void fence_rq(std::uint32_t) {
     std::span<std::byte> raw = rx_cq->raw_bytes();
     std::memset(raw.data(), 0, raw.size());
@@ -47,9 +38,6 @@ class FuzzDevice {
     std::memcpy(bytes, &oob, sizeof(bytes));
     rx_cq->device_write_at_tail(bytes, 0, false, rx_cq->owner_for(rx_cq->device_tail()));
   }
-  std::uint32_t mem_key() const { return 1; }
-
-  CompletionQueue* rx_cq = nullptr;
 };
 static_assert(ManaDevice<FuzzDevice>);
 
