@@ -59,10 +59,11 @@ TEST_CASE("an XDP program that leaves an empty or inverted frame is aborted, not
          return XdpAction::kPass;
        }},
   };
-  for (const auto& [name, program] : programs) {
-    CAPTURE(std::string(name));
+  for (const auto& entry : programs) {  // no structured binding: clang 14 cannot capture one
+    const std::string name = entry.first;
+    CAPTURE(name);
     Rig r({.queues = 1});
-    REQUIRE(r.port->set_xdp(program).ok());
+    REQUIRE(r.port->set_xdp(entry.second).ok());
     REQUIRE(r.port->attach().ok());
     const std::uint64_t n = r.traffic(40);
     CHECK(drops(r, DropReason::kXdpAborted) == n);
