@@ -267,12 +267,11 @@ class ManaQueue {
     cq_->attach(eq);
     if (tx_cq_) tx_cq_->attach(eq);
   }
-  EventQueue& events() const noexcept { return cq_->event_queue(); }
   // Owner thread, when polls find nothing: arms both completion queues'
   // interrupts (CompletionQueue::arm()); false when a completion is waiting
   // on either (poll instead). An overrun RX ring is not armed: nothing on it
-  // is read again. Read events().seen() first, and wait on the event queue
-  // only when every queue it serves armed.
+  // is read again. Read the event queue's seen() first, and wait on it only
+  // when every queue it serves armed.
   bool arm_interrupts() noexcept {
     return (rx_overrun_ || cq_->arm()) && (!tx_cq_ || tx_overrun_ || tx_cq_->arm());
   }
