@@ -111,9 +111,9 @@ static void test_create_hostile(void) {
    * against an 8 KiB block. */
   BAD((p.dma = PAGEFRAG_DMA_COHERENT, p.dma_mask_bits = 12), "one block");
   BAD((p.dma = PAGEFRAG_DMA_MOCK_STRICT, p.dma_mask_bits = 13, p.order = 1), "one block");
-  /* VFIO gives IOVAs from 1 MiB: a 20-bit mask leaves none (checked before
-   * the container fd). */
-  BAD((p.dma = PAGEFRAG_DMA_VFIO, p.vfio_container_fd = 0, p.dma_mask_bits = 20), "one block");
+  /* VFIO never gives IOVA 0 (nor its 4 KiB page): a 12-bit mask leaves none
+   * (checked before the container fd). */
+  BAD((p.dma = PAGEFRAG_DMA_VFIO, p.vfio_container_fd = 0, p.dma_mask_bits = 12), "one block");
   BAD(p.frag_align = 0, "frag_align");
   BAD(p.frag_align = 48, "frag_align");
   BAD(p.frag_align = 8192, "frag_align");
@@ -548,6 +548,16 @@ static void test_rxbuf_plan(void) {
   req.xdp = 1;
   req.mtu = 9000;
   CHECK_ERR(pagefrag_rxbuf_plan(&req, &cfg), PAGEFRAG_EINVAL, "xdp");
+  /* Every plan is one pagefrag_pool_create() accepts: one buffer per page
+   * for 32768 entries needs 32769 blocks (queue_size / 1 + 1), one more than
+   * a pool holds; 32767 entries need 32768 and are planned. */
+  pagefrag_rxbuf_request_init(&req);
+  req.policy = PAGEFRAG_RXBUF_FULL_PAGE;
+  req.queue_size = 32768;
+  CHECK_ERR(pagefrag_rxbuf_plan(&req, &cfg), PAGEFRAG_EINVAL, "32769 blocks");
+  req.queue_size = 32767;
+  CHECK(pagefrag_rxbuf_plan(&req, &cfg) == PAGEFRAG_OK);
+  CHECK(cfg.pool_size == 32768);
 }
 
 int main(void) {

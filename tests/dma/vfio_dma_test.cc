@@ -142,13 +142,14 @@ TEST_CASE("RLIMIT_MEMLOCK: pinning beyond the limit is ResourceExhausted with th
   rlimit low = saved;
   low.rlim_cur = 64 * 1024;  // lowering the soft limit needs no privilege
   REQUIRE(::setrlimit(RLIMIT_MEMLOCK, &low) == 0);
-  CHECK(internal::check_memlock("0000:00:04.0", 64 * 1024, false).ok());
-  const absl::Status over = internal::check_memlock("0000:00:04.0", 64 * 1024 + 4096, false);
+  CHECK(internal::check_memlock("VfioDma(0000:00:04.0)", 64 * 1024, false).ok());
+  const absl::Status over =
+      internal::check_memlock("VfioDma(0000:00:04.0)", 64 * 1024 + 4096, false);
   CHECK(over.code() == absl::StatusCode::kResourceExhausted);
   const std::string msg(over.message());
   CHECK(has(msg, "pinning 69632 bytes in total exceeds RLIMIT_MEMLOCK (65536 bytes)"));
   CHECK(has(msg, "ulimit -l"));
-  CHECK(internal::check_memlock("0000:00:04.0", 1u << 30, true).ok());  // CAP_IPC_LOCK
+  CHECK(internal::check_memlock("VfioDma(0000:00:04.0)", 1u << 30, true).ok());  // CAP_IPC_LOCK
   REQUIRE(::setrlimit(RLIMIT_MEMLOCK, &saved) == 0);
 }
 
@@ -206,8 +207,8 @@ TEST_CASE("the IOVA-range capability is found in the chain and parsed") {
 }
 
 TEST_CASE("errno maps to a canonical code and the message keeps step, path and text") {
-  const absl::Status busy = internal::vfio_sys_error("0000:00:04.0", "opening the IOMMU group",
-                                                     "/dev/vfio/7", EBUSY, "held elsewhere");
+  const absl::Status busy = internal::vfio_sys_error(
+      "VfioDma(0000:00:04.0)", "opening the IOMMU group", "/dev/vfio/7", EBUSY, "held elsewhere");
   CHECK(busy.code() == absl::StatusCode::kFailedPrecondition);
   CHECK(std::string(busy.message()) ==
         "VfioDma(0000:00:04.0): opening the IOMMU group on /dev/vfio/7 failed: Device or resource "

@@ -11,6 +11,9 @@
 // 2. The e1000e's group: map, unmap, and unmap errors.
 // 3. The DmaBackend conformance suite over VfioDma, the device side being
 //    edu's DMA engine (every transfer through the IOMMU).
+// 4. The C API's VFIO backend on a shared container: two pools on the
+//    container VfioDma opened, beside a 2 MiB mapping of the caller's; edu
+//    copies through a fragment of each pool.
 // Prints "vfio-vm: PASS ..." or "vfio-vm: FAIL ..." and exits 0 only on
 // success. Built statically (fmt header-only) by the VM test script.
 #define DOCTEST_CONFIG_IMPLEMENT
@@ -29,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "pagefrag/c/pagefrag.h"
 #include "pagefrag/dma/premapped_region.h"
 #include "pagefrag/dma/vfio_dma.h"
 #include "pagefrag/memory/heap_provider.h"
@@ -159,9 +163,10 @@ void edu_round_trip(EduRig& rig) {
   provider->release(dst);
 }
 
-// Scenario 2: the NIC's group.
+// Scenario 2: the NIC's group, with a 16-bit DMA mask: IOVAs 4 KiB..64 KiB,
+// room for 15 pages.
 void nic_map_unmap(const std::string& bdf) {
-  auto nic = VfioDma::create({.bdf = bdf});
+  auto nic = VfioDma::create({.bdf = bdf, .dma_mask_bits = 16});
   expect(nic.ok(),
          fmt::format("VfioDma for e1000e {}: {}", bdf, nic.ok() ? "ok" : nic.status().ToString()));
   if (!nic.ok()) return;
@@ -179,6 +184,111 @@ void nic_map_unmap(const std::string& bdf) {
   expect((*nic)->unmap(*iova, buf.size(), DmaDirection::kFromDevice).ok(), "e1000e unmap");
   expect(!(*nic)->unmap(*iova, buf.size(), DmaDirection::kFromDevice).ok(),
          "e1000e second unmap is refused");
+  // Four-page buffers (page-aligned): three fit below the mask, the fourth
+  // does not.
+  std::vector<std::byte> space(16 * 4096 + 4096);
+  std::byte* const first =
+      space.data() + (4096 - reinterpret_cast<std::uintptr_t>(space.data()) % 4096);
+  std::vector<Iova> held;
+  absl::Status refused;
+  for (int i = 0; i < 4; ++i) {
+    auto got = (*nic)->map({first + i * 4 * 4096, 4 * 4096}, DmaDirection::kFromDevice);
+    if (!got.ok()) {
+      refused = got.status();
+      break;
+    }
+    expect(got->value() + 4 * 4096 <= (1u << 16),
+           fmt::format("e1000e IOVA {} lies below the 16-bit mask", *got));
+    held.push_back(*got);
+  }
+  expect(held.size() == 3 && refused.code() == absl::StatusCode::kResourceExhausted,
+         fmt::format("the 16-bit mask holds three 16 KiB mappings, the fourth is refused ({})",
+                     refused.ToString()));
+  for (std::size_t i = 0; i < held.size(); ++i) {
+    (void)(*nic)->unmap(held[i], 4 * 4096, DmaDirection::kFromDevice);
+  }
+}
+
+// Scenario 4: C API pools on the caller's container. The caller (VfioDma
+// here, as SPDK or DPDK would) maps 2 MiB first, over the low IOVAs; two
+// pools then map their pages through the same container fd. Every map
+// they make must land clear of the caller's mapping and of each other
+// (MAP_DMA refuses overlaps, so a pool that picked a taken IOVA would fail
+// to allocate), below edu's mask, and translate to the pool's own page: edu
+// copies a pattern from a fragment of pool A to one of pool B.
+void c_pools_on_shared_container(EduRig& rig) {
+  std::vector<std::byte> caller(2 << 20);
+  auto caller_iova = rig.dma->map(caller, DmaDirection::kBidirectional);
+  expect(caller_iova.ok(), "the caller maps 2 MiB into its container");
+  if (!caller_iova.ok()) return;
+  const std::uint64_t caller_first = caller_iova->value() & ~std::uint64_t{4095};
+  const std::uint64_t caller_end = caller_iova->value() + caller.size();
+
+  pagefrag_pool_t* pools[2] = {nullptr, nullptr};
+  pagefrag_frag_t frags[2][8] = {};
+  bool made = true;
+  for (int i = 0; i < 2; ++i) {
+    pagefrag_pool_params_t p;
+    pagefrag_pool_params_init(&p);
+    p.pool_size = 8;
+    p.dma = PAGEFRAG_DMA_VFIO;
+    p.vfio_container_fd = rig.dma->container_fd();
+    p.dma_mask_bits = 28;
+    const int rc = pagefrag_pool_create(&p, &pools[i]);
+    expect(rc == PAGEFRAG_OK, fmt::format("C pool {} on the caller's container: {}", i,
+                                          rc == PAGEFRAG_OK ? "ok" : pagefrag_last_error()));
+    made = made && rc == PAGEFRAG_OK;
+  }
+  if (made) {
+    // Two 2 KiB fragments per 4 KiB page: four pages mapped per pool.
+    for (int i = 0; i < 2; ++i) {
+      for (auto& f : frags[i]) {
+        const int rc = pagefrag_frag_alloc(pools[i], 2048, &f);
+        if (rc != PAGEFRAG_OK) {
+          expect(false, fmt::format("C pool {} fragment: {}", i, pagefrag_last_error()));
+          made = false;
+          break;
+        }
+      }
+    }
+  }
+  if (made) {
+    bool clear = true, below = true;
+    for (const auto& pool : frags) {
+      for (const auto& f : pool) {
+        clear = clear && (f.iova + f.truesize <= caller_first || f.iova >= caller_end);
+        below = below && f.iova + f.truesize <= (1u << 28);
+      }
+    }
+    expect(clear, "no pool IOVA falls inside the caller's mapping");
+    expect(below, "every pool IOVA lies below edu's 28-bit mask");
+    bool apart = true;
+    for (const auto& a : frags[0]) {
+      for (const auto& b : frags[1]) apart = apart && a.iova / 4096 != b.iova / 4096;
+    }
+    expect(apart, "the two pools' pages lie at different IOVAs");
+    const pagefrag_frag_t& from = frags[0][5];
+    const pagefrag_frag_t& to = frags[1][6];
+    testing::fill_pattern({static_cast<std::byte*>(from.va), 2048}, 21);
+    std::memset(to.va, 0, 2048);
+    std::memset(caller.data(), 0, caller.size());
+    expect(
+        rig.edu->dma(from.iova, 0, 2048, false).ok() && rig.edu->dma(to.iova, 0, 2048, true).ok(),
+        "edu copies pool A's fragment to pool B's by IOVA");
+    expect(testing::has_pattern({static_cast<std::byte*>(to.va), 2048}, 21),
+           "the bytes land in pool B's fragment");
+    bool untouched = true;
+    for (std::byte b : caller) untouched = untouched && b == std::byte{0};
+    expect(untouched, "the caller's memory is untouched");
+    for (int i = 0; i < 2; ++i) {
+      for (auto& f : frags[i]) (void)pagefrag_frag_free(pools[i], f.page);
+    }
+  }
+  for (pagefrag_pool_t* pool : pools) {
+    if (pool != nullptr) expect(pagefrag_pool_destroy(pool) == PAGEFRAG_OK, "C pool destroyed");
+  }
+  expect(rig.dma->unmap(*caller_iova, caller.size(), DmaDirection::kBidirectional).ok(),
+         "the caller unmaps its 2 MiB");
 }
 
 // The conformance model: edu's DMA engine is the device side.
@@ -248,6 +358,7 @@ int run(const std::string& edu_bdf, const std::string& nic_bdf) {
   context.setOption("no-colors", true);
   const int suite = context.run();
   expect(suite == 0, "DmaBackend conformance suite over VfioDma");
+  c_pools_on_shared_container(rig);
   expect(rig.dma->unmap(rig.scratch_iova, 4096, DmaDirection::kBidirectional).ok(),
          "scratch unmapped");
   expect(rig.dma->live_mappings() == 0, "no live mappings left");

@@ -3,6 +3,9 @@
 # VfioDma against a real kernel and real (emulated) devices behind an
 # emulated VT-d IOMMU, in a QEMU guest (TCG; no KVM needed).
 #
+# The C API's VFIO backend is tested there too, on the container VfioDma
+# opened (two pools beside the caller's own mapping).
+#
 # Each run: resolves Debian's cloud kernel through its meta-package (the ABI
 # name moves), downloads it without installing (apt-get download, dpkg -x),
 # builds an initramfs of busybox, the VFIO modules and a static test program
@@ -36,8 +39,9 @@ vm_fetch_kernel "${VM_KERNEL_DIR:-$work/kernel-pkg}"
 # --- initramfs ----------------------------------------------------------------
 initrd_root="$work/initrd"
 vm_initrd_base "$initrd_root" vfio vfio_iommu_type1 vfio-pci
-# The guest program, static, from this tree.
-vm_build_guest "$root/tests/vm/vfio_vm_guest.cc" "$initrd_root/guest" -O1
+# The guest program, static, from this tree, with the C API compiled in.
+echo '#include "pagefrag/c/pagefrag_impl.h"' >"$work/pagefrag_c.cc"
+vm_build_guest "$root/tests/vm/vfio_vm_guest.cc" "$initrd_root/guest" -O1 "$work/pagefrag_c.cc"
 
 {
   vm_init_prelude

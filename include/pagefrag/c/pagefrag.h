@@ -94,10 +94,10 @@ typedef struct pagefrag_pool_params {
   pagefrag_dma_t dma;       /* default PAGEFRAG_DMA_NONE */
   int vfio_container_fd;    /* PAGEFRAG_DMA_VFIO: an open VFIO container with an
                                IOMMU set (VFIO_SET_IOMMU done); not closed by
-                               pagefrag. The pool gives out IOVAs from 1 MiB up
-                               on its own: give it a container of its own (two
-                               pools, or other users' mappings, on one container
-                               collide and their maps fail). Otherwise ignored.
+                               pagefrag. IOVAs lie in the IOMMU's valid ranges
+                               below the mask; other pools and the caller may
+                               map into the same container (the pool steps
+                               around their mappings). Otherwise ignored.
                                Default -1 */
   uint32_t dma_mask_bits;   /* IOVAs stay below 2^bits: 12..64, and the window
                                must hold one block; PAGEFRAG_DMA_NONE (CPU
@@ -283,7 +283,9 @@ PAGEFRAG_C_API void pagefrag_rxbuf_request_init(pagefrag_rxbuf_request_t* req);
  * Returns:
  *   PAGEFRAG_OK      *cfg filled
  *   PAGEFRAG_EINVAL  req or cfg NULL, a field out of range (the message
- *                    names it and the range), or a bad policy value */
+ *                    names it and the range), a bad policy value, or a
+ *                    plan whose pool_size exceeds what
+ *                    pagefrag_pool_create() accepts (32768 blocks) */
 PAGEFRAG_C_API int pagefrag_rxbuf_plan(const pagefrag_rxbuf_request_t* req,
                                        pagefrag_rxbuf_cfg_t* cfg);
 

@@ -32,9 +32,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <optional>
 #include <span>
@@ -48,7 +46,7 @@
 #include "pagefrag/c/pagefrag.h"
 #include "pagefrag/dma/coherent_dma.h"
 #include "pagefrag/dma/dma_backend.h"
-#include "pagefrag/dma/internal/iova_allocator.h"
+#include "pagefrag/dma/internal/vfio_mappings.h"
 #include "pagefrag/dma/mock_dma.h"
 #include "pagefrag/dma/no_dma.h"
 #include "pagefrag/frag/fragment_allocator.h"
@@ -118,14 +116,14 @@ int guarded(const char* fn, F&& body) noexcept {
 //
 // VfioDma opens its own container from a PCI address; a C driver (SPDK, a
 // DPDK PMD) usually has its container already. This one maps through the
-// caller's container fd (type1 IOMMU set), with IOVAs from [1 MiB, 2^mask).
-// It does not close the fd.
+// caller's container fd (IOMMU type set) with VfioDma's bookkeeping
+// (internal::VfioMappings): IOVAs inside the IOMMU's valid ranges, below the
+// mask, stepping around mappings other pools or the caller made in the same
+// container. It does not close the fd; it unmaps what it still holds when
+// destroyed.
 class ContainerVfioDma {
  public:
-  // IOVAs are given out from here up (below the DMA mask).
-  static constexpr std::uint64_t kFirstIova = std::uint64_t{1} << 20;
   static constexpr DmaFeatures kFeatures{.needs_sync = false, .identity_iova = false};
-  static constexpr std::uint64_t kIovaPage = 4096;
 
   static absl::StatusOr<std::unique_ptr<ContainerVfioDma>> create(int fd, unsigned mask_bits) {
     if (fd < 0) {
@@ -148,66 +146,29 @@ class ContainerVfioDma {
       return absl::FailedPreconditionError(
           fmt::format("pagefrag_pool_params.vfio_container_fd {}: no type1 IOMMU support", fd));
     }
-    const std::uint64_t last =
-        mask_bits >= 64 ? ~std::uint64_t{0} - 1 : (std::uint64_t{1} << mask_bits) - 1;
-    return std::unique_ptr<ContainerVfioDma>(new ContainerVfioDma(fd, last));
+    auto dma = std::unique_ptr<ContainerVfioDma>(new ContainerVfioDma(fd, mask_bits));
+    if (absl::Status info = dma->maps_.read_info(); !info.ok()) return info;
+    return dma;
   }
+  ContainerVfioDma(const ContainerVfioDma&) = delete;
+  ContainerVfioDma& operator=(const ContainerVfioDma&) = delete;
+  ~ContainerVfioDma() { maps_.unmap_all(); }  // the container outlives us
 
   absl::StatusOr<Iova> map(std::span<std::byte> cpu, DmaDirection dir) {
-    if (cpu.empty()) return absl::InvalidArgumentError("ContainerVfioDma::map: empty region");
-    const auto va = reinterpret_cast<std::uintptr_t>(cpu.data());
-    const std::uint64_t start = va & ~(kIovaPage - 1);
-    const std::uint64_t size = align_up(va + cpu.size(), kIovaPage) - start;
-    std::lock_guard lock(mu_);
-    const std::optional<std::uint64_t> iova = iovas_.alloc(size, kIovaPage);
-    if (!iova) {
-      return absl::ResourceExhaustedError(
-          fmt::format("ContainerVfioDma: no IOVA room for {} bytes below the DMA mask", size));
-    }
-    std::uint32_t flags = 0;
-    if (dir != DmaDirection::kFromDevice) flags |= VFIO_DMA_MAP_FLAG_READ;
-    if (dir != DmaDirection::kToDevice) flags |= VFIO_DMA_MAP_FLAG_WRITE;
-    // Recorded first: an allocation failure there (it throws) leaves nothing
-    // mapped behind.
-    const std::uint64_t addr = *iova + (va - start);
-    const auto rec = sizes_.emplace(addr, std::pair{*iova, size}).first;
-    vfio_iommu_type1_dma_map m{
-        .argsz = sizeof m, .flags = flags, .vaddr = start, .iova = *iova, .size = size};
-    if (::ioctl(fd_, VFIO_IOMMU_MAP_DMA, &m) != 0) {
-      const int err = errno;
-      sizes_.erase(rec);
-      iovas_.free(*iova, size);
-      return absl::UnavailableError(fmt::format("VFIO_IOMMU_MAP_DMA of {} bytes on fd {}: {}", size,
-                                                fd_, std::strerror(err)));
-    }
-    return Iova(addr);
+    return maps_.map(cpu, dir);
   }
-  absl::Status unmap(Iova iova, std::size_t /*len*/, DmaDirection /*dir*/) {
-    std::lock_guard lock(mu_);
-    auto it = sizes_.find(iova.value());
-    if (it == sizes_.end()) {
-      return absl::NotFoundError(fmt::format("ContainerVfioDma::unmap: no mapping at {}", iova));
-    }
-    const auto [first, size] = it->second;
-    vfio_iommu_type1_dma_unmap u{.argsz = sizeof u, .flags = 0, .iova = first, .size = size};
-    if (::ioctl(fd_, VFIO_IOMMU_UNMAP_DMA, &u) != 0) {
-      return absl::UnavailableError(fmt::format("VFIO_IOMMU_UNMAP_DMA at {:#x} on fd {}: {}", first,
-                                                fd_, std::strerror(errno)));
-    }
-    iovas_.free(first, size);
-    sizes_.erase(it);
-    return absl::OkStatus();
+  absl::Status unmap(Iova iova, std::size_t len, DmaDirection dir) {
+    return maps_.unmap(iova, len, dir);
   }
   void sync_for_device(Iova /*iova*/, std::size_t /*len*/, DmaDirection /*dir*/) noexcept {}
   void sync_for_cpu(Iova /*iova*/, std::size_t /*len*/, DmaDirection /*dir*/) noexcept {}
 
  private:
-  ContainerVfioDma(int fd, std::uint64_t last) : fd_(fd) { iovas_.add_range(kFirstIova, last); }
+  ContainerVfioDma(int fd, unsigned mask_bits)
+      : maps_(fd, fmt::format("pagefrag VFIO (container fd {})", fd), "the caller's container",
+              mask_bits) {}
 
-  int fd_;
-  std::mutex mu_;
-  internal::IovaAllocator iovas_;
-  std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> sizes_;
+  internal::VfioMappings maps_;
 };
 
 static_assert(DmaBackend<ContainerVfioDma>);
@@ -428,9 +389,13 @@ inline absl::StatusOr<AnyDma::Variant> make_dma(const pagefrag_pool_params_t& p)
         "addresses and cannot be kept below a mask; expected 64",
         p.dma_mask_bits));
   }
-  const std::uint64_t first =
-      raw_enum(p.dma) == PAGEFRAG_DMA_VFIO ? ContainerVfioDma::kFirstIova : space->first;
-  if (absl::Status st = check_window(p, first, space->second); !st.ok()) return st;
+  // VFIO's window is what the IOMMU reports, read at create: only the mask
+  // (and IOVA 0, never given) can be checked here.
+  const bool vfio = raw_enum(p.dma) == PAGEFRAG_DMA_VFIO;
+  const std::uint64_t first = vfio ? 4096 : space->first;
+  const std::uint64_t last =
+      vfio && p.dma_mask_bits < 64 ? (std::uint64_t{1} << p.dma_mask_bits) - 1 : space->second;
+  if (absl::Status st = check_window(p, first, last); !st.ok()) return st;
   switch (raw_enum(p.dma)) {
     case PAGEFRAG_DMA_NONE:
       return AnyDma::Variant(NoDma{});
@@ -874,6 +839,15 @@ PAGEFRAG_C_API int pagefrag_rxbuf_plan(const pagefrag_rxbuf_request_t* req,
     if (!c.ok()) {
       return fail(code_of(c.status()),
                   fmt::format("pagefrag_rxbuf_plan: {}", std::string(c.status().message())));
+    }
+    // A plan is one pagefrag_pool_create() accepts.
+    if (c->pool_size(req->queue_size) > pagefrag::kPagePoolMaxSize) {
+      return fail(PAGEFRAG_EINVAL,
+                  fmt::format("pagefrag_rxbuf_plan: queue_size {} needs a pool of {} blocks ({} "
+                              "buffer(s) of {} bytes per block); a pool holds at most {}: expected "
+                              "a smaller queue_size or more buffers per block",
+                              req->queue_size, c->pool_size(req->queue_size), c->frag_count,
+                              c->alloc_size, pagefrag::kPagePoolMaxSize));
     }
     pagefrag_rxbuf_cfg_t out{};
     switch (c->kind) {

@@ -10,8 +10,11 @@
 // map() pins and maps page-aligned CPU ranges with VFIO_IOMMU_MAP_DMA at
 // IOVAs it allocates only inside the valid ranges and below the device's DMA
 // mask (a parameter: many devices address fewer than 64 bits; QEMU's edu has
-// 28), never at IOVA 0, checking RLIMIT_MEMLOCK first; unmap() uses VFIO_IOMMU_UNMAP_DMA.
-// Mapping is per page or per region: a PremappedRegion over a provider is
+// 28), never at IOVA 0, checking RLIMIT_MEMLOCK first; unmap() uses
+// VFIO_IOMMU_UNMAP_DMA. Others may map into the same container (its fd is
+// container_fd()): map() steps around their mappings. The bookkeeping is
+// internal::VfioMappings, shared with the C API's backend over a caller's
+// container. Mapping is per page or per region: a PremappedRegion over a provider is
 // the efficient way (one IOTLB-friendly mapping instead of one per page).
 //
 // Syncs are no-ops: VFIO targets cache-coherent x86 here, where the IOMMU
@@ -34,24 +37,19 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "pagefrag/base/bits.h"
 #include "pagefrag/base/iova.h"
 #include "pagefrag/base/pool_attachments.h"
 #include "pagefrag/dma/dma_backend.h"
-#include "pagefrag/dma/internal/iova_allocator.h"
+#include "pagefrag/dma/internal/vfio_mappings.h"
 #include "pagefrag/dma/internal/vfio_setup.h"
 
 namespace pagefrag {
@@ -87,9 +85,7 @@ class VfioDma {
   VfioDma& operator=(const VfioDma&) = delete;
   // Unmaps what is still mapped, closes the device, group and container.
   ~VfioDma() {
-    for (const auto& [iova, m] : mappings_) {
-      unmap_ioctl(m.iova_start, m.size).IgnoreError();  // best effort; closing releases all
-    }
+    if (maps_ != nullptr) maps_->unmap_all();  // best effort; closing releases all
     for (int fd : {device_, group_fd_, container_}) {
       if (fd >= 0) ::close(fd);
     }
@@ -100,52 +96,14 @@ class VfioDma {
   // (RLIMIT_MEMLOCK, no IOVA room below the mask), or the MAP_DMA errno.
   // Any thread; slow path.
   absl::StatusOr<Iova> map(std::span<std::byte> cpu, DmaDirection dir) {
-    if (cpu.empty()) {
-      return absl::InvalidArgumentError(
-          fmt::format("VfioDma({})::map: empty region; expected at least 1 byte", params_.bdf));
-    }
-    const auto va = reinterpret_cast<std::uintptr_t>(cpu.data());
-    const std::uint64_t start = va & ~(iova_page_ - 1);
-    const std::uint64_t size = align_up(va + cpu.size(), iova_page_) - start;
-    std::lock_guard lock(mu_);
-    if (absl::Status limit = internal::check_memlock(params_.bdf, pinned_ + size, ::geteuid() == 0);
-        !limit.ok()) {
-      return limit;
-    }
-    const std::optional<std::uint64_t> iova = iovas_.alloc(size, iova_page_);
-    if (!iova) return iova_exhausted(size);
-    if (absl::Status mapped = map_ioctl(start, *iova, size, dir); !mapped.ok()) {
-      iovas_.free(*iova, size);
-      return mapped;
-    }
-    const std::uint64_t device_addr = *iova + (va - start);
-    mappings_.emplace(device_addr, Mapping{*iova, size, cpu.size(), dir});
-    pinned_ += size;
-    return Iova(device_addr);
+    return maps_->map(cpu, dir);
   }
 
   // Unmaps what map() returned `iova` for. Errors: NotFound (no such
   // mapping), InvalidArgument (len or dir differ from map()), or the
   // UNMAP_DMA errno. Any thread; slow path.
   absl::Status unmap(Iova iova, std::size_t len, DmaDirection dir) {
-    std::lock_guard lock(mu_);
-    auto it = mappings_.find(iova.value());
-    if (it == mappings_.end()) {
-      return absl::NotFoundError(
-          fmt::format("VfioDma({})::unmap: no mapping at {}; expected an Iova map() returned",
-                      params_.bdf, iova));
-    }
-    const Mapping m = it->second;
-    if (m.len != len || m.dir != dir) {
-      return absl::InvalidArgumentError(
-          fmt::format("VfioDma({})::unmap({}, {} bytes, {}): the mapping is {} bytes, {}",
-                      params_.bdf, iova, len, to_string(dir), m.len, to_string(m.dir)));
-    }
-    if (absl::Status st = unmap_ioctl(m.iova_start, m.size); !st.ok()) return st;
-    iovas_.free(m.iova_start, m.size);
-    pinned_ -= m.size;
-    mappings_.erase(it);
-    return absl::OkStatus();
+    return maps_->unmap(iova, len, dir);
   }
 
   // No-ops: x86 with VFIO is cache-coherent and never bounces. Any thread.
@@ -153,18 +111,15 @@ class VfioDma {
   void sync_for_cpu(Iova /*iova*/, std::size_t /*len*/, DmaDirection /*dir*/) noexcept {}
 
   // The device's VFIO fd (config space, BARs; owned by this object), its
-  // IOMMU group, the valid IOVA ranges the IOMMU reported, bytes pinned.
+  // container's fd (owned; other users may map into it: map() steps around
+  // their mappings), its IOMMU group, the valid IOVA ranges the IOMMU
+  // reported, bytes pinned.
   int device_fd() const noexcept { return device_; }
+  int container_fd() const noexcept { return container_; }
   int group() const noexcept { return group_; }
-  const std::vector<internal::IovaRange>& iova_ranges() const noexcept { return ranges_; }
-  std::uint64_t pinned_bytes() const {
-    std::lock_guard lock(mu_);
-    return pinned_;
-  }
-  std::size_t live_mappings() const {
-    std::lock_guard lock(mu_);
-    return mappings_.size();
-  }
+  const std::vector<internal::IovaRange>& iova_ranges() const noexcept { return maps_->ranges(); }
+  std::uint64_t pinned_bytes() const { return maps_->pinned_bytes(); }
+  std::size_t live_mappings() const { return maps_->live_mappings(); }
 
   // Checks params without touching the system: a well-formed BDF and a mask
   // of 12..64 bits.
@@ -188,23 +143,17 @@ class VfioDma {
   PoolAttachments& pool_attachments() noexcept { return pool_attachments_; }
 
  private:
-  struct Mapping {
-    std::uint64_t iova_start;  // page-aligned IOVA passed to MAP_DMA
-    std::uint64_t size;        // page-aligned bytes mapped
-    std::size_t len;           // bytes the caller mapped
-    DmaDirection dir;
-  };
-
   explicit VfioDma(VfioDmaParams params) : params_(std::move(params)) {}
 
+  std::string who() const { return fmt::format("VfioDma({})", params_.bdf); }
   std::string device_path() const { return params_.sysfs_devices + "/" + params_.bdf; }
   std::string container_path() const { return params_.vfio_dir + "/vfio"; }
   std::string group_path() const { return fmt::format("{}/{}", params_.vfio_dir, group_); }
 
   absl::Status find_group() {
     if (::access(device_path().c_str(), F_OK) != 0) {
-      return internal::vfio_sys_error(params_.bdf, "looking up the PCI device", device_path(),
-                                      errno, "no such PCI device on this machine");
+      return internal::vfio_sys_error(who(), "looking up the PCI device", device_path(), errno,
+                                      "no such PCI device on this machine");
     }
     const std::string link = device_path() + "/iommu_group";
     std::string name;
@@ -232,16 +181,16 @@ class VfioDma {
   absl::Status open_container() {
     container_ = ::open(container_path().c_str(), O_RDWR | O_CLOEXEC);
     if (container_ < 0) {
-      return internal::vfio_sys_error(params_.bdf, "opening the VFIO container", container_path(),
-                                      errno, "is the vfio module loaded, and are you root?");
+      return internal::vfio_sys_error(who(), "opening the VFIO container", container_path(), errno,
+                                      "is the vfio module loaded, and are you root?");
     }
     const int version = ::ioctl(container_, VFIO_GET_API_VERSION);
     if (version != VFIO_API_VERSION) {
-      return version < 0 ? internal::vfio_sys_error(params_.bdf, "VFIO_GET_API_VERSION",
-                                                    container_path(), errno)
-                         : absl::FailedPreconditionError(fmt::format(
-                               "VfioDma({}): VFIO API version {} on {}; expected {}", params_.bdf,
-                               version, container_path(), VFIO_API_VERSION));
+      return version < 0
+                 ? internal::vfio_sys_error(who(), "VFIO_GET_API_VERSION", container_path(), errno)
+                 : absl::FailedPreconditionError(
+                       fmt::format("VfioDma({}): VFIO API version {} on {}; expected {}",
+                                   params_.bdf, version, container_path(), VFIO_API_VERSION));
     }
     if (::ioctl(container_, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0) {
       return absl::FailedPreconditionError(fmt::format(
@@ -255,12 +204,12 @@ class VfioDma {
   absl::Status open_group() {
     group_fd_ = ::open(group_path().c_str(), O_RDWR | O_CLOEXEC);
     if (group_fd_ < 0) {
-      return internal::vfio_sys_error(params_.bdf, "opening the IOMMU group", group_path(), errno,
+      return internal::vfio_sys_error(who(), "opening the IOMMU group", group_path(), errno,
                                       "EBUSY: another process holds the group");
     }
     vfio_group_status status{.argsz = sizeof status, .flags = 0};
     if (::ioctl(group_fd_, VFIO_GROUP_GET_STATUS, &status) != 0) {
-      return internal::vfio_sys_error(params_.bdf, "VFIO_GROUP_GET_STATUS", group_path(), errno);
+      return internal::vfio_sys_error(who(), "VFIO_GROUP_GET_STATUS", group_path(), errno);
     }
     if ((status.flags & VFIO_GROUP_FLAGS_VIABLE) == 0) {
       return absl::FailedPreconditionError(
@@ -273,86 +222,27 @@ class VfioDma {
 
   absl::Status attach_iommu() {
     if (::ioctl(group_fd_, VFIO_GROUP_SET_CONTAINER, &container_) != 0) {
-      return internal::vfio_sys_error(params_.bdf, "VFIO_GROUP_SET_CONTAINER", group_path(), errno);
+      return internal::vfio_sys_error(who(), "VFIO_GROUP_SET_CONTAINER", group_path(), errno);
     }
     if (::ioctl(container_, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) != 0) {
-      return internal::vfio_sys_error(params_.bdf, "VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU)",
-                                      container_path(), errno);
+      return internal::vfio_sys_error(who(), "VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU)", container_path(),
+                                      errno);
     }
     return absl::OkStatus();
   }
 
   absl::Status read_iova_ranges() {
-    std::vector<std::byte> reply(sizeof(vfio_iommu_type1_info));
-    for (int attempt = 0; attempt < 2; ++attempt) {  // the second with the size asked for
-      auto* info = reinterpret_cast<vfio_iommu_type1_info*>(reply.data());
-      info->argsz = static_cast<std::uint32_t>(reply.size());
-      if (::ioctl(container_, VFIO_IOMMU_GET_INFO, info) != 0) {
-        return internal::vfio_sys_error(params_.bdf, "VFIO_IOMMU_GET_INFO", container_path(),
-                                        errno);
-      }
-      if (info->argsz <= reply.size()) break;
-      reply.resize(info->argsz);
-    }
-    const auto* info = reinterpret_cast<const vfio_iommu_type1_info*>(reply.data());
-    if ((info->flags & VFIO_IOMMU_INFO_PGSIZES) != 0 && info->iova_pgsizes != 0) {
-      iova_page_ = std::max<std::uint64_t>(4096, info->iova_pgsizes & -info->iova_pgsizes);
-    }
-    absl::StatusOr<std::vector<internal::IovaRange>> ranges = internal::parse_iova_ranges(reply);
-    if (!ranges.ok()) return ranges.status();
-    ranges_ = *std::move(ranges);
-    for (const internal::IovaRange& r : ranges_) {
-      iovas_.add_range(std::max(r.first, iova_page_), r.last);  // never IOVA 0: it reads as null
-    }
-    if (params_.dma_mask_bits < 64)
-      iovas_.clip_above((std::uint64_t{1} << params_.dma_mask_bits) - 1);
-    if (iovas_.empty()) return iova_exhausted(iova_page_);
-    return absl::OkStatus();
+    maps_ = std::make_unique<internal::VfioMappings>(container_, who(), container_path(),
+                                                     params_.dma_mask_bits);
+    return maps_->read_info();
   }
 
   absl::Status open_device() {
     device_ = ::ioctl(group_fd_, VFIO_GROUP_GET_DEVICE_FD, params_.bdf.c_str());
     if (device_ < 0) {
-      return internal::vfio_sys_error(params_.bdf, "VFIO_GROUP_GET_DEVICE_FD", group_path(), errno);
+      return internal::vfio_sys_error(who(), "VFIO_GROUP_GET_DEVICE_FD", group_path(), errno);
     }
     return absl::OkStatus();
-  }
-
-  absl::Status map_ioctl(std::uint64_t vaddr, std::uint64_t iova, std::uint64_t size,
-                         DmaDirection dir) {
-    std::uint32_t flags = 0;
-    if (dir != DmaDirection::kFromDevice) flags |= VFIO_DMA_MAP_FLAG_READ;  // device reads
-    if (dir != DmaDirection::kToDevice) flags |= VFIO_DMA_MAP_FLAG_WRITE;   // device writes
-    vfio_iommu_type1_dma_map m{
-        .argsz = sizeof m, .flags = flags, .vaddr = vaddr, .iova = iova, .size = size};
-    if (::ioctl(container_, VFIO_IOMMU_MAP_DMA, &m) == 0) return absl::OkStatus();
-    return internal::vfio_sys_error(
-        params_.bdf,
-        fmt::format("VFIO_IOMMU_MAP_DMA of {} bytes at {} to iova {:#x}", size,
-                    reinterpret_cast<const void*>(vaddr), iova),
-        container_path(), errno);
-  }
-
-  absl::Status unmap_ioctl(std::uint64_t iova, std::uint64_t size) {
-    vfio_iommu_type1_dma_unmap u{.argsz = sizeof u, .flags = 0, .iova = iova, .size = size};
-    if (::ioctl(container_, VFIO_IOMMU_UNMAP_DMA, &u) != 0) {
-      return internal::vfio_sys_error(
-          params_.bdf, fmt::format("VFIO_IOMMU_UNMAP_DMA of {} bytes at iova {:#x}", size, iova),
-          container_path(), errno);
-    }
-    if (u.size != size) {
-      return absl::InternalError(fmt::format(
-          "VfioDma({}): VFIO_IOMMU_UNMAP_DMA at iova {:#x} unmapped {} bytes; expected {}",
-          params_.bdf, iova, u.size, size));
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status iova_exhausted(std::uint64_t size) const {
-    return absl::ResourceExhaustedError(fmt::format(
-        "VfioDma({}): no room for {} bytes of IOVA inside the IOMMU's valid ranges below the "
-        "{}-bit DMA mask ({} of {} bytes free)",
-        params_.bdf, size, params_.dma_mask_bits, iovas_.free_bytes(), iovas_.total_bytes()));
   }
 
   VfioDmaParams params_;
@@ -360,13 +250,8 @@ class VfioDma {
   int container_ = -1;
   int group_fd_ = -1;
   int device_ = -1;
-  std::uint64_t iova_page_ = 4096;
-  std::vector<internal::IovaRange> ranges_;
-  mutable std::mutex mu_;
-  internal::IovaAllocator iovas_;
+  std::unique_ptr<internal::VfioMappings> maps_;  // from read_iova_ranges() on
   PoolAttachments pool_attachments_{"VfioDma"};
-  std::map<std::uint64_t, Mapping> mappings_;  // by the Iova map() returned
-  std::uint64_t pinned_ = 0;
 };
 
 static_assert(DmaBackend<VfioDma>);

@@ -23,14 +23,13 @@
 
 namespace pagefrag::internal {
 
-// A Status for a failed system call: the step, the path and the errno text,
-// plus a hint for the usual cause. ENOENT/ENODEV -> NotFound, EACCES/EPERM ->
-// PermissionDenied, EBUSY -> FailedPrecondition, ENOMEM/ENOSPC ->
+// A Status for a failed system call: who failed ("VfioDma(0000:00:04.0)"),
+// the step, the path and the errno text, plus a hint for the usual cause. ENOENT/ENODEV ->
+// NotFound, EACCES/EPERM -> PermissionDenied, EBUSY -> FailedPrecondition, ENOMEM/ENOSPC ->
 // ResourceExhausted, others Internal.
-inline absl::Status vfio_sys_error(std::string_view bdf, std::string_view step,
+inline absl::Status vfio_sys_error(std::string_view who, std::string_view step,
                                    std::string_view path, int err, std::string_view hint = {}) {
-  std::string msg =
-      fmt::format("VfioDma({}): {} on {} failed: {}", bdf, step, path, std::strerror(err));
+  std::string msg = fmt::format("{}: {} on {} failed: {}", who, step, path, std::strerror(err));
   if (!hint.empty()) msg += fmt::format(" ({})", hint);
   switch (err) {
     case ENOENT:
@@ -127,19 +126,19 @@ inline absl::StatusOr<std::vector<IovaRange>> parse_iova_ranges(std::span<const 
 // (VFIO type1 charges pinned pages to it unless the caller has
 // CAP_IPC_LOCK; root has it, but the check keeps the error readable for
 // unprivileged users of a device they own).
-inline absl::Status check_memlock(std::string_view bdf, std::uint64_t pinned_after,
+inline absl::Status check_memlock(std::string_view who, std::uint64_t pinned_after,
                                   bool privileged) {
   rlimit limit{};
   if (::getrlimit(RLIMIT_MEMLOCK, &limit) != 0) {
-    return vfio_sys_error(bdf, "getrlimit(RLIMIT_MEMLOCK)", "-", errno);
+    return vfio_sys_error(who, "getrlimit(RLIMIT_MEMLOCK)", "-", errno);
   }
   if (privileged || limit.rlim_cur == RLIM_INFINITY || pinned_after <= limit.rlim_cur) {
     return absl::OkStatus();
   }
-  return absl::ResourceExhaustedError(fmt::format(
-      "VfioDma({}): pinning {} bytes in total exceeds RLIMIT_MEMLOCK ({} bytes); raise it "
-      "(ulimit -l, limits.conf memlock) to at least {} KiB or run with CAP_IPC_LOCK",
-      bdf, pinned_after, limit.rlim_cur, (pinned_after + 1023) / 1024));
+  return absl::ResourceExhaustedError(
+      fmt::format("{}: pinning {} bytes in total exceeds RLIMIT_MEMLOCK ({} bytes); raise it "
+                  "(ulimit -l, limits.conf memlock) to at least {} KiB or run with CAP_IPC_LOCK",
+                  who, pinned_after, limit.rlim_cur, (pinned_after + 1023) / 1024));
 }
 
 }  // namespace pagefrag::internal
