@@ -89,6 +89,10 @@ TEST_CASE("UmemProvider::create rejects bad sizes, naming them") {
   CHECK(std::string(bad_page.status().message()).find("page_size 6000") != std::string::npos);
   auto bad_tail = UmemProvider::create({.page_size = 4096, .pages = 1, .tail_bytes = 100});
   CHECK(bad_tail.status().code() == absl::StatusCode::kInvalidArgument);
+  // No tail: a fill address near the end would run past the UMEM.
+  auto no_tail = UmemProvider::create({.page_size = 4096, .pages = 1, .tail_bytes = 0});
+  CHECK(no_tail.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(no_tail.status().message()).find("tail_bytes 0") != std::string::npos);
 }
 
 TEST_CASE("UmemDma: the Iova of a UMEM byte is its offset; outside the UMEM fails") {

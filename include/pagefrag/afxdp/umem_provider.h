@@ -39,7 +39,8 @@ namespace pagefrag::afxdp {
 struct UmemProviderOptions {
   std::size_t page_size = 65536;  // pool page bytes: a power of two >= 4096
   std::size_t pages = 64;         // pages in the area
-  std::size_t tail_bytes = 4096;  // registered bytes after the last page (>= chunk_size)
+  std::size_t tail_bytes =
+      4096;  // registered bytes after the last page: 4096 * n, n >= 1 (>= chunk_size)
 };
 
 class UmemProvider {
@@ -51,10 +52,10 @@ class UmemProvider {
   // InvalidArgument for a bad size, ResourceExhausted when mmap fails.
   static absl::StatusOr<UmemProvider> create(const UmemProviderOptions& o) {
     if (o.page_size < 4096 || !pagefrag::is_power_of_two(o.page_size) || o.pages == 0 ||
-        !pagefrag::is_aligned(o.tail_bytes, 4096)) {
+        o.tail_bytes == 0 || !pagefrag::is_aligned(o.tail_bytes, 4096)) {
       return absl::InvalidArgumentError(fmt::format(
           "UMEM page_size {} / pages {} / tail_bytes {}: expected a power of two >= 4096, at "
-          "least one page and a tail that is a multiple of 4096",
+          "least one page and a tail that is a nonzero multiple of 4096 (at least a chunk)",
           o.page_size, o.pages, o.tail_bytes));
     }
     absl::StatusOr<pagefrag::MappedRegion> area = pagefrag::MappedRegion::map_anonymous(
