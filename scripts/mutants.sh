@@ -9,8 +9,8 @@
 # Applies each single-line mutant of tests/mutants/mutants.txt, one at a time,
 # to a scratch copy of the tree (--work DIR, default
 # ${TMPDIR:-/tmp}/pagefrag-mutants-$UID; the working tree is never changed),
-# checks it applied exactly once, runs its test targets with ./bazelw test in
-# each configuration (default; --sanitizers: default, asan, tsan; --configs:
+# checks it applied exactly once, runs its test targets with ./bazelw test
+# (script:PATH targets with bash) in each configuration (default; --sanitizers: default, asan, tsan; --configs:
 # any of them, comma-separated) and records the mutant as killed (a test
 # failed or timed out: by which configuration) or survived. The first
 # configuration that kills a mutant ends its run unless --all-configs.
@@ -230,12 +230,29 @@ bazel_flags() {  # config
 }
 
 # run_tests CONFIG LOG TARGET...: 0 passed, 3 a test failed, other: no verdict.
+# Bazel targets run with ./bazelw test; a target script:PATH runs PATH (a
+# test script of the tree, e.g. a QEMU guest test) with bash, the same in
+# every configuration: its nonzero exit is a failed test, unless it says it
+# could not build what it tests ("building ... failed": stillborn).
 run_tests() {
   local config=$1 out=$2
   shift 2
-  local flags
-  mapfile -t flags < <(bazel_flags "$config")
-  (cd "$tree" && ./bazelw test "${flags[@]}" "$@") >"$out" 2>&1
+  local flags bazel=() scripts=() t rc
+  for t in "$@"; do
+    if [[ $t == script:* ]]; then scripts+=("${t#script:}"); else bazel+=("$t"); fi
+  done
+  : >"$out"
+  if ((${#bazel[@]})); then
+    mapfile -t flags < <(bazel_flags "$config")
+    (cd "$tree" && ./bazelw test "${flags[@]}" "${bazel[@]}") >>"$out" 2>&1 || return $?
+  fi
+  for t in "${scripts[@]}"; do
+    (cd "$tree" && timeout "$timeout" bash "$t") >>"$out" 2>&1
+    rc=$?
+    ((rc == 0)) && continue
+    grep -qE 'building .* failed' "$out" && { echo "error: $t could not build" >>"$out"; return 1; }
+    return 3
+  done
 }
 
 is_listed_survivor() {  # id
