@@ -9,8 +9,9 @@
 //    RAM at the IOVAs VfioDma chose; the bytes must match. After the region is
 //    unmapped, a device write to the old IOVA must not reach memory.
 // 2. The e1000e's group: map, unmap, and unmap errors.
-// 3. The DmaBackend conformance suite over VfioDma, the device side being
-//    edu's DMA engine (every transfer through the IOMMU).
+// 3. The DmaBackend conformance suite over VfioDma and over the C API's
+//    backend on VfioDma's container, the device side being edu's DMA
+//    engine (every transfer through the IOMMU).
 // 4. The C API's VFIO backend on a shared container: two pools on the
 //    container VfioDma opened, beside a 2 MiB mapping of the caller's; edu
 //    copies through a fragment of each pool.
@@ -32,7 +33,7 @@
 #include <thread>
 #include <vector>
 
-#include "pagefrag/c/pagefrag.h"
+#include "pagefrag/c/pagefrag_impl.h"  // the C API, and its VFIO backend for the suite
 #include "pagefrag/dma/premapped_region.h"
 #include "pagefrag/dma/vfio_dma.h"
 #include "pagefrag/memory/heap_provider.h"
@@ -116,6 +117,8 @@ struct EduRig {
   std::unique_ptr<HeapProvider> memory;
   std::span<std::byte> scratch;  // a page the model bounces device data through
   Iova scratch_iova;
+  // The C API's backend over dma's container, beside dma's own mappings.
+  std::unique_ptr<c_api::ContainerVfioDma> container;
 };
 EduRig* g_rig = nullptr;
 
@@ -291,19 +294,20 @@ void c_pools_on_shared_container(EduRig& rig) {
          "the caller unmaps its 2 MiB");
 }
 
-// The conformance model: edu's DMA engine is the device side.
-struct VfioEduModel {
-  using Backend = VfioDma;
-  static constexpr const char* kName = "VfioDma (edu)";
+// The conformance models: edu's DMA engine is the device side of VfioDma
+// and of the C API's backend over VfioDma's container (ContainerVfioDma,
+// what a C pool with PAGEFRAG_DMA_VFIO maps through).
+template <class B>
+struct EduModel {
+  using Backend = B;
   static constexpr bool kTracksMappings = true;
-  static VfioDma& backend() { return *g_rig->dma; }
   static std::span<std::byte> memory(std::size_t bytes) {
     static Page* block = g_rig->memory->alloc(2);  // 16 KiB
     std::memset(block->va, 0, 16384);
     PAGEFRAG_CHECK(bytes <= 16384);
     return {block->va, 16384};
   }
-  static absl::Status device_write(VfioDma&, Iova iova, std::span<const std::byte> bytes) {
+  static absl::Status device_write(B&, Iova iova, std::span<const std::byte> bytes) {
     if (bytes.empty()) return absl::OkStatus();
     std::memcpy(g_rig->scratch.data(), bytes.data(), bytes.size());
     if (absl::Status s = g_rig->edu->dma(g_rig->scratch_iova.value(), 0, bytes.size(), false);
@@ -312,7 +316,7 @@ struct VfioEduModel {
     }
     return g_rig->edu->dma(iova.value(), 0, bytes.size(), true);
   }
-  static absl::Status device_read(VfioDma&, Iova iova, std::span<std::byte> out) {
+  static absl::Status device_read(B&, Iova iova, std::span<std::byte> out) {
     if (out.empty()) return absl::OkStatus();
     if (absl::Status s = g_rig->edu->dma(iova.value(), 0, out.size(), false); !s.ok()) return s;
     if (absl::Status s = g_rig->edu->dma(g_rig->scratch_iova.value(), 0, out.size(), true);
@@ -324,7 +328,17 @@ struct VfioEduModel {
   }
 };
 
-TEST_CASE_TEMPLATE_INVOKE(dma_backend_conformance, VfioEduModel);
+struct VfioEduModel : EduModel<VfioDma> {
+  static constexpr const char* kName = "VfioDma (edu)";
+  static VfioDma& backend() { return *g_rig->dma; }
+};
+
+struct ContainerEduModel : EduModel<c_api::ContainerVfioDma> {
+  static constexpr const char* kName = "C API ContainerVfioDma (edu)";
+  static c_api::ContainerVfioDma& backend() { return *g_rig->container; }
+};
+
+TEST_CASE_TEMPLATE_INVOKE(dma_backend_conformance, VfioEduModel, ContainerEduModel);
 
 int run(const std::string& edu_bdf, const std::string& nic_bdf) {
   EduRig rig;
@@ -354,10 +368,16 @@ int run(const std::string& edu_bdf, const std::string& nic_bdf) {
   auto scratch_iova = rig.dma->map(rig.scratch, DmaDirection::kBidirectional);
   PAGEFRAG_CHECK(scratch_iova.ok(), "{}", scratch_iova.status().ToString());
   rig.scratch_iova = *scratch_iova;
+  auto container = c_api::ContainerVfioDma::create(rig.dma->container_fd(), 28);
+  if (!container.ok()) {
+    fmt::print("vfio-vm: FAIL ContainerVfioDma: {}\n", container.status().ToString());
+    return 1;
+  }
+  rig.container = *std::move(container);
   doctest::Context context;
   context.setOption("no-colors", true);
   const int suite = context.run();
-  expect(suite == 0, "DmaBackend conformance suite over VfioDma");
+  expect(suite == 0, "DmaBackend conformance suite over VfioDma and ContainerVfioDma");
   c_pools_on_shared_container(rig);
   expect(rig.dma->unmap(rig.scratch_iova, 4096, DmaDirection::kBidirectional).ok(),
          "scratch unmapped");
