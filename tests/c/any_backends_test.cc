@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: BSD-3-Clause
-// The DmaBackend conformance suite over the C API's run-time backend
-// (c_api::AnyDma), holding CoherentDma and strict MockDma: the backends a C
-// pool gets for PAGEFRAG_DMA_COHERENT and _MOCK_STRICT. (_NONE holds NoDma,
-// whose own run is in tests/dma/mock_dma_test.cc; _VFIO holds
-// ContainerVfioDma, run in the QEMU guest test, tests/vm.) The device side
-// is the inner backend's simulated device, reached through a pointer kept
-// before the backend moved into the variant.
+// The conformance suites over the C API's run-time models: the
+// MemoryProvider suite over c_api::AnyProvider holding a HeapProvider (the
+// hugepage variant needs reserved hugepages, which `bazel test //...` does
+// not have; HugepageProvider's own run is tests/memory's), and the DmaBackend suite over
+// c_api::AnyDma holding CoherentDma and strict MockDma: the backends a C pool
+// gets for PAGEFRAG_DMA_COHERENT and _MOCK_STRICT. (_NONE holds NoDma, whose
+// own run is in tests/dma/mock_dma_test.cc; _VFIO holds ContainerVfioDma, run
+// in the QEMU guest test, tests/vm.) The device side is the inner backend's
+// simulated device, reached through a pointer kept before the backend moved
+// into the variant.
 //
 // Includes the C API's implementation itself (no //:pagefrag_c): it is the
 // only translation unit of this test that defines the C functions.
@@ -18,9 +21,37 @@
 
 #include "pagefrag/c/pagefrag_impl.h"
 #include "tests/dma/dma_conformance.h"
+#include "tests/memory/provider_conformance.h"
 
 namespace pagefrag {
 namespace {
+
+// AnyProvider over the provider pagefrag_pool_create would build: its live
+// count (the pool's lifetime, see pagefrag_impl.h) starts at zero and must
+// be back at zero whenever the suite has released every block.
+std::atomic<std::int64_t> g_live{0};
+void no_op(void*) {}
+
+template <class P, class Params, std::size_t PageSize, unsigned MaxOrder>
+struct AnyProviderModel {
+  using Provider = c_api::AnyProvider;
+  static absl::StatusOr<Provider> make(std::size_t top_blocks) {
+    absl::StatusOr<P> inner =
+        testing::RegionProviderModel<P, Params, PageSize, MaxOrder>::make(top_blocks);
+    if (!inner.ok()) return inner.status();
+    return Provider(c_api::AnyProvider::Variant(*std::move(inner)), &g_live, &no_op, nullptr);
+  }
+};
+struct AnyHeapModel : AnyProviderModel<HeapProvider, HeapProviderParams, 4096, 2> {
+  static constexpr const char* kName = "AnyProvider (HeapProvider)";
+};
+
+TEST_CASE_TEMPLATE_INVOKE(memory_provider_conformance, AnyHeapModel);
+
+// Runs after the suite (doctest's default order is by file and line).
+TEST_CASE("AnyProvider counted every block the suite took and gave back") {
+  CHECK(g_live.load() == 0);
+}
 
 alignas(4096) std::array<std::byte, 4 * 4096> g_memory;
 
