@@ -5,7 +5,6 @@
 #include <doctest/doctest.h>
 
 #include <array>
-#include <list>
 #include <memory>
 #include <set>
 #include <span>
@@ -22,17 +21,9 @@ namespace {
 using namespace pagefrag;  // NOLINT: tests name the library types unqualified
 
 // The MemoryProvider conformance suite over InjectingProvider with nothing
-// armed (a null injector), over a HeapProvider the model keeps alive.
-struct InjectingHeapModel {
-  using Provider = InjectingProvider<HeapProvider>;
+// armed (a null injector).
+struct InjectingHeapModel : testing::HeapWrapperModel<InjectingProvider<HeapProvider>> {
   static constexpr const char* kName = "InjectingProvider<HeapProvider>";
-  static absl::StatusOr<Provider> make(std::size_t top_blocks) {
-    static std::list<HeapProvider> heaps;  // outlive every wrapper made here
-    auto heap = HeapProvider::create(
-        {.page_size = 4096, .max_order = 2, .capacity = top_blocks * (4096 << 2)});
-    if (!heap.ok()) return heap.status();
-    return Provider(heaps.emplace_back(*std::move(heap)));
-  }
 };
 
 TEST_CASE_TEMPLATE_INVOKE(memory_provider_conformance, InjectingHeapModel);

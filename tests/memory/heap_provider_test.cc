@@ -9,7 +9,6 @@
 
 #include <csignal>
 #include <cstring>
-#include <list>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,17 +23,8 @@ template <std::size_t PageSize, unsigned MaxOrder>
 using HeapModel =
     testing::RegionProviderModel<HeapProvider, HeapProviderParams, PageSize, MaxOrder>;
 
-// LockedProvider over a HeapProvider the model keeps alive for the test run.
-struct LockedHeapModel {
-  using Provider = LockedProvider<HeapProvider>;
+struct LockedHeapModel : testing::HeapWrapperModel<LockedProvider<HeapProvider>> {
   static constexpr const char* kName = "LockedProvider<HeapProvider>";
-  static absl::StatusOr<Provider> make(std::size_t top_blocks) {
-    static std::list<HeapProvider> heaps;  // outlive every wrapper made here
-    auto heap = HeapProvider::create(
-        {.page_size = 4096, .max_order = 2, .capacity = top_blocks * (4096 << 2)});
-    if (!heap.ok()) return heap.status();
-    return Provider(heaps.emplace_back(*std::move(heap)));
-  }
 };
 
 TEST_CASE_TEMPLATE_INVOKE(memory_provider_conformance, HeapModel<4096, 0>, HeapModel<4096, 4>,

@@ -29,9 +29,11 @@
 #include <cstdio>
 #include <cstring>
 #include <iterator>
+#include <list>
 #include <map>
 #include <vector>
 
+#include "pagefrag/memory/heap_provider.h"
 #include "pagefrag/memory/page.h"
 #include "pagefrag/memory/provider.h"
 #include "tests/support/in_child.h"
@@ -108,6 +110,21 @@ struct RegionProviderModel {
     params.max_order = MaxOrder;
     params.capacity = top_blocks * (PageSize << MaxOrder);
     return P::create(params);
+  }
+};
+
+// A model for a provider wrapping a HeapProvider (LockedProvider, a fault
+// injector) and constructed from it by reference: every HeapProvider made
+// here is kept alive for the test run, beyond the wrappers over it.
+template <class Wrapper>
+struct HeapWrapperModel {
+  using Provider = Wrapper;
+  static absl::StatusOr<Wrapper> make(std::size_t top_blocks) {
+    static std::list<HeapProvider> heaps;
+    auto heap = HeapProvider::create(
+        {.page_size = 4096, .max_order = 2, .capacity = top_blocks * (4096 << 2)});
+    if (!heap.ok()) return heap.status();
+    return Wrapper(heaps.emplace_back(*std::move(heap)));
   }
 };
 
