@@ -109,14 +109,17 @@ class VfioMappings {
       std::optional<std::uint64_t> iova = iovas_.alloc(span, iova_page_);
       if (!iova && span != size) iova = iovas_.alloc(span = size, iova_page_);
       if (!iova) return exhausted(size);
+      // Recorded before the ioctl: an allocation failure here (it throws)
+      // leaves nothing mapped behind.
+      const std::uint64_t addr = *iova + device_addr_offset;
+      const auto rec = mappings_.emplace(addr, Mapping{*iova, size, cpu.size(), dir}).first;
       const int err = map_ioctl(start, *iova, size, dir);
       if (err == 0) {
         if (span != size) iovas_.free(*iova + size, span - size);
-        const std::uint64_t addr = *iova + device_addr_offset;
-        mappings_.emplace(addr, Mapping{*iova, size, cpu.size(), dir});
         pinned_ += size;
         return Iova(addr);
       }
+      mappings_.erase(rec);
       if (err != EEXIST) {
         iovas_.free(*iova, span);
         return vfio_sys_error(who_,
@@ -126,7 +129,6 @@ class VfioMappings {
       }
       // Someone else's mapping overlaps [*iova, *iova + span): keep it taken.
       taken_ += span;
-      ++refusals_;
       span = std::min(span * 2, std::uint64_t{1} << 62);  // 1 << 62: no wrap
     }
   }
@@ -171,16 +173,6 @@ class VfioMappings {
   std::size_t live_mappings() const {
     std::lock_guard lock(mu_);
     return mappings_.size();
-  }
-  // IOVA bytes kept as taken because MAP_DMA found another user's mapping
-  // there, and how many maps it refused.
-  std::uint64_t taken_by_others() const {
-    std::lock_guard lock(mu_);
-    return taken_;
-  }
-  std::uint64_t refusals() const {
-    std::lock_guard lock(mu_);
-    return refusals_;
   }
 
  private:
@@ -233,8 +225,7 @@ class VfioMappings {
   IovaAllocator iovas_;
   std::map<std::uint64_t, Mapping> mappings_;  // by the Iova map() returned
   std::uint64_t pinned_ = 0;
-  std::uint64_t taken_ = 0;
-  std::uint64_t refusals_ = 0;
+  std::uint64_t taken_ = 0;  // IOVA bytes kept as taken by other users (for messages)
 };
 
 }  // namespace pagefrag::internal
